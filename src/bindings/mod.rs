@@ -1,0 +1,96 @@
+//! Bindings: the thin glue between Rhai and the host. One file per script namespace; no
+//! business logic here — only argument decoding, the trip through the effect gate, and
+//! conversion of results and errors.
+//!
+//! The run's [`RunContext`] reaches every binding through the engine's tag (set per run), never
+//! through globals.
+
+pub mod core;
+pub mod files;
+pub mod options;
+pub mod types;
+
+use std::rc::Rc;
+
+use rhai::{Dynamic, Engine, EvalAltResult, Module, NativeCallContext, Position};
+
+use crate::context::RunContext;
+use crate::error::{Error, ErrorKind};
+
+/// The run context as stored in the engine's tag.
+#[derive(Clone)]
+pub struct ContextHandle(pub Rc<RunContext>);
+
+/// A script namespace: a title and intro for the API reference, and its functions.
+pub struct Namespace {
+    /// Section title in the API reference.
+    pub title: &'static str,
+    /// A paragraph introducing the section.
+    pub intro: &'static str,
+    /// The registered functions.
+    pub module: Module,
+}
+
+/// Every script namespace, in the order the API reference shows them.
+pub fn namespaces() -> Vec<Namespace> {
+    vec![
+        Namespace {
+            title: "Runbook, steps and parameters",
+            intro: "Declaring a runbook, running steps, reading parameters, the environment and secrets, confirmations and logging.",
+            module: rhai::exported_module!(core::core_api),
+        },
+        Namespace {
+            title: "Files in the working directory",
+            intro: "Small file primitives confined to the project folder. They show the effect gate at work: writing a new file is a Write, overwriting or removing one is Destructive.",
+            module: rhai::exported_module!(files::files_api),
+        },
+        Namespace {
+            title: "Value types",
+            intro: "Types that scripts receive from primitives.",
+            module: rhai::exported_module!(types::types_api),
+        },
+    ]
+}
+
+/// Registers every namespace and the run context into `engine`.
+pub fn register(engine: &mut Engine, context: Rc<RunContext>) {
+    for namespace in namespaces() {
+        engine.register_global_module(namespace.module.into());
+    }
+    engine.set_default_tag(Dynamic::from(ContextHandle(context)));
+}
+
+/// The run context of the calling script.
+pub fn run_context(call: &NativeCallContext) -> Result<Rc<RunContext>, Box<EvalAltResult>> {
+    call.tag()
+        .and_then(|tag| tag.read_lock::<ContextHandle>().map(|h| h.0.clone()))
+        .ok_or_else(|| to_rhai(Error::failed("internal: no run context in this engine")))
+}
+
+/// An [`Error`] as a Rhai error. Interruptions and timeouts terminate the script (no `catch`
+/// can swallow them); everything else is a runtime error a script may catch.
+pub fn to_rhai(error: Error) -> Box<EvalAltResult> {
+    match error.kind() {
+        ErrorKind::Interrupted | ErrorKind::Timeout => Box::new(EvalAltResult::ErrorTerminated(
+            Dynamic::from(error),
+            Position::NONE,
+        )),
+        _ => Box::new(EvalAltResult::ErrorRuntime(
+            Dynamic::from(error),
+            Position::NONE,
+        )),
+    }
+}
+
+/// A one-line description of a Rhai error, for the journal.
+pub fn describe(err: &EvalAltResult) -> String {
+    match err.unwrap_inner() {
+        EvalAltResult::ErrorRuntime(value, _) | EvalAltResult::ErrorTerminated(value, _) => {
+            match value.read_lock::<Error>() {
+                Some(e) => e.message().to_string(),
+                None => value.to_string(),
+            }
+        }
+        other => crate::engine::diagnostics::without_position(other),
+    }
+}

@@ -1,0 +1,169 @@
+//! The command line: argument definitions (clap) and dispatch to one module per command.
+//! Every command returns an exit code; errors are printed here, once, through the redactor.
+
+mod api;
+mod check;
+mod list;
+mod run;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::{Error, Result};
+
+const EXIT_CODES: &str = "Exit codes: 0 ok, 1 a step failed, 2 usage or script error, \
+3 target missed (RPO/RTO), 4 another run holds the lock, 130 interrupted.";
+
+/// Executable disaster-recovery runbooks.
+#[derive(Debug, Parser)]
+#[command(name = "runbook", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a runbook (live, or with --dry-run to see the plan).
+    #[command(after_help = "Examples:
+  runbook run runbooks/restore-full.rhai --dry-run
+  runbook run runbooks/restore-app-data.rhai --param set=latest --yes
+  runbook run runbooks/backup-database.rhai --json --env-file /etc/runbook/.env
+  runbook run runbooks/restore-full.rhai --resume 20261204T021500Z-restore-full-3f2a")]
+    Run(RunArgs),
+    /// Compile runbooks and validate their metadata and parameters, without running them.
+    #[command(after_help = "Examples:
+  runbook check runbooks/*.rhai
+  runbook check runbooks/restore-app-data.rhai --param target=/srv/mt5")]
+    Check(CheckArgs),
+    /// List the runbooks in a folder with title, RTO/RPO and schedule.
+    #[command(after_help = "Examples:
+  runbook list
+  runbook list runbooks/ --json")]
+    List(ListArgs),
+    /// Print the script API reference (generated from the functions' documentation).
+    #[command(after_help = "Examples:
+  runbook api > docs/api.md
+  runbook api --format json")]
+    Api(ApiArgs),
+}
+
+/// Arguments of `runbook run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The runbook script.
+    pub file: PathBuf,
+    /// Run reads for real, but only plan writes and destructive actions.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// A parameter value, NAME=VALUE (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+    /// Confirm destructive actions without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print NDJSON events on stdout instead of human lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Read env()/secret() values from this file (default: .env in the project folder).
+    #[arg(long, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
+    /// Continue an interrupted run: finished steps are skipped.
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume: Option<String>,
+    /// With --resume: continue even though the script changed since that run.
+    #[arg(long, requires = "resume")]
+    pub force: bool,
+    /// Wait this long for another run of the same runbook to finish (e.g. 10m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
+    pub lock_wait: Option<std::time::Duration>,
+}
+
+/// Arguments of `runbook check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Runbook scripts to check.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Parameter values to validate, NAME=VALUE (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+}
+
+/// Arguments of `runbook list`.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Folder to list (default: runbooks/ if present, else the current folder).
+    pub dir: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `runbook api`.
+#[derive(Debug, clap::Args)]
+pub struct ApiArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "markdown")]
+    pub format: ApiFormat,
+}
+
+/// Formats of `runbook api`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ApiFormat {
+    /// Markdown, as in docs/api.md.
+    Markdown,
+    /// JSON function metadata.
+    Json,
+}
+
+fn parse_param(text: &str) -> std::result::Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!("expected NAME=VALUE, got \"{text}\"")),
+    }
+}
+
+fn parse_wait(text: &str) -> std::result::Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("\"{text}\" is not a duration ({e})"))
+}
+
+fn param_map(params: &[(String, String)]) -> BTreeMap<String, String> {
+    params.iter().cloned().collect()
+}
+
+/// Parses the command line, runs the command, and returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Check(args) => report(check::check(args)),
+        Command::List(args) => report(list::list(args)),
+        Command::Api(args) => report(api::api(args)),
+    }
+}
+
+/// Prints an error (if any) and returns the exit code.
+fn report(result: Result<()>) -> i32 {
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            print_error(&e, &crate::context::secrets::Redactor::default());
+            e.exit_code()
+        }
+    }
+}
+
+fn print_error(error: &Error, redactor: &crate::context::secrets::Redactor) {
+    eprintln!("{}", redactor.redact(&format!("error: {error}")));
+}

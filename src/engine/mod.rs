@@ -1,0 +1,218 @@
+//! The Rhai engine: a sandbox built from `Engine::new_raw()` with only the packages runbooks
+//! need, limits from `runbook.toml`, the sandboxed module resolver, the bindings, and a progress
+//! hook that stops the script on Ctrl-C or a step timeout.
+//!
+//! Also here: reading a runbook's metadata without running it ([`read_metadata`]), used by
+//! `check`, `list` and by `run` before anything happens.
+
+pub mod diagnostics;
+pub mod embedded;
+pub mod limits;
+pub mod metadata;
+pub mod resolver;
+pub mod values;
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use rhai::packages::{
+    ArithmeticPackage, BasicArrayPackage, BasicFnPackage, BasicIteratorPackage, BasicMapPackage,
+    BasicMathPackage, BasicStringPackage, LanguageCorePackage, LogicPackage, MoreStringPackage,
+    Package,
+};
+use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, AST};
+use sha2::{Digest, Sha256};
+
+use crate::config::Project;
+use crate::context::RunContext;
+use crate::error::{Error, Result};
+use diagnostics::Diagnostics;
+use limits::Limits;
+use metadata::RunbookMeta;
+use resolver::{SandboxedResolver, SourceMap};
+
+/// A runbook script read from disk.
+pub struct Script {
+    /// The path as given.
+    pub path: PathBuf,
+    /// The name shown in messages (the path as given).
+    pub name: String,
+    /// The script text.
+    pub text: String,
+    /// SHA-256 of the text, hex.
+    pub sha256: String,
+}
+
+impl Script {
+    /// Reads a runbook file.
+    pub fn load(path: &Path) -> Result<Script> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::usage(format!("cannot read runbook {}: {e}", path.display()))
+                .with_hint("check the path; `runbook list` shows the runbooks in a folder")
+        })?;
+        let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+        Ok(Script {
+            path: path.to_path_buf(),
+            name: path.display().to_string(),
+            text,
+            sha256,
+        })
+    }
+
+    /// The folder the script lives in (module search starts here).
+    pub fn dir(&self) -> PathBuf {
+        let abs = std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone());
+        abs.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+}
+
+/// An engine with the standard runbook sandbox but no bindings.
+fn sandbox(limits: &Limits, script: &Script, project: &Project, sources: &SourceMap) -> Engine {
+    let mut engine = Engine::new_raw();
+    for package in [
+        LanguageCorePackage::new().as_shared_module(),
+        ArithmeticPackage::new().as_shared_module(),
+        LogicPackage::new().as_shared_module(),
+        BasicStringPackage::new().as_shared_module(),
+        MoreStringPackage::new().as_shared_module(),
+        BasicArrayPackage::new().as_shared_module(),
+        BasicMapPackage::new().as_shared_module(),
+        BasicIteratorPackage::new().as_shared_module(),
+        BasicFnPackage::new().as_shared_module(),
+        BasicMathPackage::new().as_shared_module(),
+    ] {
+        engine.register_global_module(package);
+    }
+    limits.apply(&mut engine);
+    engine.set_module_resolver(SandboxedResolver::new(
+        &script.dir(),
+        &project.stdlib_dir(),
+        sources.clone(),
+    ));
+    engine
+}
+
+/// A runbook compiled and ready to run.
+pub struct Prepared {
+    engine: Engine,
+    ast: AST,
+    sources: SourceMap,
+    limits: Limits,
+    name: String,
+}
+
+/// Builds the full engine for `context` and compiles `script`.
+pub fn prepare(script: &Script, project: &Project, context: Rc<RunContext>) -> Result<Prepared> {
+    let sources = SourceMap::default();
+    sources.insert(&script.name, &script.text);
+    let limits = project.config.limits.clone();
+    let mut engine = sandbox(&limits, script, project, &sources);
+    crate::bindings::register(&mut engine, context.clone());
+    let printer = context.clone();
+    engine.on_print(move |text| printer.log("info", text));
+    let debugger = context.clone();
+    engine.on_debug(move |text, _, _| debugger.log("info", text));
+    let checker = context;
+    engine.on_progress(move |operations| {
+        if operations % 1024 != 0 {
+            return None;
+        }
+        checker.checkpoint().err().map(Dynamic::from)
+    });
+    let ast = compile(&engine, script, &sources, &limits)?;
+    Ok(Prepared {
+        engine,
+        ast,
+        sources,
+        limits,
+        name: script.name.clone(),
+    })
+}
+
+fn compile(engine: &Engine, script: &Script, sources: &SourceMap, limits: &Limits) -> Result<AST> {
+    let mut ast = engine.compile(&script.text).map_err(|e| {
+        let err: Box<EvalAltResult> = e.into();
+        Diagnostics {
+            main_source: &script.name,
+            sources,
+            limits,
+        }
+        .convert(&err)
+    })?;
+    ast.set_source(script.name.as_str());
+    Ok(ast)
+}
+
+impl Prepared {
+    /// Runs the script to the end.
+    pub fn run(&self) -> Result<()> {
+        self.engine
+            .run_ast(&self.ast)
+            .map_err(|e| self.diagnose(&e))
+    }
+
+    fn diagnose(&self, err: &EvalAltResult) -> Error {
+        Diagnostics {
+            main_source: &self.name,
+            sources: &self.sources,
+            limits: &self.limits,
+        }
+        .convert(err)
+    }
+}
+
+/// Marker token: metadata was captured, stop evaluating.
+#[derive(Clone)]
+struct MetadataFound;
+
+/// Reads a runbook's metadata without running it: the script is evaluated in an engine where
+/// only `runbook(...)` exists, and evaluation stops as soon as it is called. Anything else before
+/// it (other than imports and plain expressions) is an error.
+pub fn read_metadata(script: &Script, project: &Project) -> Result<RunbookMeta> {
+    let sources = SourceMap::default();
+    sources.insert(&script.name, &script.text);
+    let limits = Limits {
+        max_operations: 100_000,
+        ..project.config.limits.clone()
+    };
+    let mut engine = sandbox(&limits, script, project, &sources);
+    let captured: Rc<RefCell<Option<Map>>> = Rc::default();
+    let sink = captured.clone();
+    engine.register_fn(
+        "runbook",
+        move |metadata: Map| -> std::result::Result<(), Box<EvalAltResult>> {
+            *sink.borrow_mut() = Some(metadata);
+            Err(Box::new(EvalAltResult::ErrorTerminated(
+                Dynamic::from(MetadataFound),
+                Position::NONE,
+            )))
+        },
+    );
+    let ast = compile(&engine, script, &sources, &limits)?;
+    let outcome = engine.run_ast(&ast);
+    let map = captured.borrow_mut().take();
+    match (map, outcome) {
+        (Some(map), _) => {
+            RunbookMeta::from_map(&map, ast.doc()).map_err(|e| e.context(&script.name))
+        }
+        (None, Ok(())) => Err(Error::usage(format!(
+            "{}: no runbook(#{{ title: ... }}) declaration",
+            script.name
+        ))
+        .with_hint("start the script with runbook(#{ title: \"What this procedure does\" })")),
+        (None, Err(err)) => {
+            let inner = Diagnostics {
+                main_source: &script.name,
+                sources: &sources,
+                limits: &limits,
+            }
+            .convert(&err);
+            Err(Error::usage(format!(
+                "{}: runbook(#{{...}}) must come first (only imports may precede it), and its map must be literal values\n{}",
+                script.name,
+                inner.message()
+            )))
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Host primitives: plain Rust, no Rhai types. Each is testable without a script; bindings call
+//! them through the effect gate.
+
+pub mod files;
