@@ -52,7 +52,7 @@ pub mod core_api {
     ///
     /// Keys: `title` (required), `owner`, `rto` and `rpo` (durations such as `"2h"`),
     /// `schedule` (5-field cron in UTC, e.g. `"0 2 * * *"`), `params` (a map of name to default,
-    /// or to `#{ default, doc, secret }`; a default of `()` makes the parameter required),
+    /// or to `#{ value, doc, secret }` where `value` is the default; a default of `()` makes the parameter required),
     /// `contacts` (`[#{ role, name, reach }]`) and `escalation` (an ordered list of strings).
     /// Unknown keys are errors.
     ///

@@ -1,5 +1,8 @@
 //! The files namespace: `write_file`, `read_file`, `file_exists`, `remove_file`, confined to the
 //! project folder.
+//!
+//! In a dry-run, planned writes and removals are remembered, so a later read in the same run
+//! sees what the plan would have left there instead of failing or reading stale data.
 
 use rhai::plugin::*;
 
@@ -10,6 +13,7 @@ pub mod files_api {
 
     use crate::bindings::{run_context, to_rhai};
     use crate::context::gate::Effect;
+    use crate::error::Error;
     use crate::host::files::Workdir;
 
     type Res<T> = Result<T, Box<rhai::EvalAltResult>>;
@@ -33,7 +37,11 @@ pub mod files_api {
     pub fn write_file(call: NativeCallContext, path: &str, text: &str) -> Res<Map> {
         let context = run_context(&call)?;
         let workdir = Workdir::new(context.workdir());
-        let exists = workdir.exists(path).map_err(to_rhai)?;
+        let full = workdir.resolve(path).map_err(to_rhai)?;
+        let exists = match context.planned_file(&full) {
+            Some(planned) => planned.is_some(),
+            None => full.exists(),
+        };
         let bytes = text.len() as u64;
         let (effect, action) = if exists {
             (
@@ -47,7 +55,10 @@ pub mod files_api {
             .effect(
                 effect,
                 &action,
-                || written(path, bytes),
+                || {
+                    context.plan_file(&full, Some(text.to_string()));
+                    written(path, bytes)
+                },
                 || workdir.write(path, text).map(|n| written(path, n)),
             )
             .map_err(to_rhai)
@@ -64,11 +75,14 @@ pub mod files_api {
     pub fn read_file(call: NativeCallContext, path: &str) -> Res<String> {
         let context = run_context(&call)?;
         let workdir = Workdir::new(context.workdir());
-        context
-            .effect(Effect::Read, &format!("read {path}"), String::new, || {
-                workdir.read(path)
-            })
-            .map_err(to_rhai)
+        let full = workdir.resolve(path).map_err(to_rhai)?;
+        match context.planned_file(&full) {
+            Some(Some(text)) => Ok(text),
+            Some(None) => Err(to_rhai(Error::failed(format!(
+                "reading {path}: the plan removes it earlier in this dry-run"
+            )))),
+            None => workdir.read(path).map_err(to_rhai),
+        }
     }
 
     /// Whether `path` (relative to the project folder) exists.
@@ -81,9 +95,13 @@ pub mod files_api {
     #[rhai_fn(return_raw)]
     pub fn file_exists(call: NativeCallContext, path: &str) -> Res<bool> {
         let context = run_context(&call)?;
-        Workdir::new(context.workdir())
-            .exists(path)
-            .map_err(to_rhai)
+        let full = Workdir::new(context.workdir())
+            .resolve(path)
+            .map_err(to_rhai)?;
+        Ok(match context.planned_file(&full) {
+            Some(planned) => planned.is_some(),
+            None => full.exists(),
+        })
     }
 
     /// Removes the file `path` (relative to the project folder). Returns whether it existed.
@@ -97,12 +115,19 @@ pub mod files_api {
     pub fn remove_file(call: NativeCallContext, path: &str) -> Res<bool> {
         let context = run_context(&call)?;
         let workdir = Workdir::new(context.workdir());
-        let exists = workdir.exists(path).map_err(to_rhai)?;
+        let full = workdir.resolve(path).map_err(to_rhai)?;
+        let exists = match context.planned_file(&full) {
+            Some(planned) => planned.is_some(),
+            None => full.exists(),
+        };
         context
             .effect(
                 Effect::Destructive,
                 &format!("remove {path}"),
-                || exists,
+                || {
+                    context.plan_file(&full, None);
+                    exists
+                },
                 || workdir.remove(path),
             )
             .map_err(to_rhai)

@@ -54,6 +54,9 @@ pub fn namespaces() -> Vec<Namespace> {
 
 /// Registers every namespace and the run context into `engine`.
 pub fn register(engine: &mut Engine, context: Rc<RunContext>) {
+    engine
+        .register_type_with_name::<crate::context::secrets::Secret>("Secret")
+        .register_type_with_name::<Error>("Error");
     for namespace in namespaces() {
         engine.register_global_module(namespace.module.into());
     }

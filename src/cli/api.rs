@@ -64,6 +64,40 @@ fn doc_text(function: &Value) -> String {
     lines.join("\n").trim().to_string()
 }
 
+/// A signature in script terms: `write_file(path: string, text: string) -> map`.
+fn script_signature(function: &Value) -> String {
+    let raw = function["signature"].as_str().unwrap_or_default();
+    let mut text = raw.to_string();
+    if let Some((head, ret)) = raw.split_once(" -> ") {
+        let ret = ret.trim();
+        let ret = ret
+            .strip_prefix("Res<")
+            .and_then(|r| r.strip_suffix('>'))
+            .unwrap_or(ret);
+        text = if ret == "()" {
+            head.to_string()
+        } else {
+            format!("{head} -> {ret}")
+        };
+    }
+    for (rust, script) in [
+        ("&mut ", ""),
+        ("&str", "string"),
+        ("ImmutableString", "string"),
+        ("String", "string"),
+        ("Dynamic", "any"),
+        ("FnPtr", "closure"),
+        ("Map", "map"),
+        ("Array", "array"),
+        ("i64", "int"),
+        ("INT", "int"),
+        ("f64", "float"),
+    ] {
+        text = text.replace(rust, script);
+    }
+    text
+}
+
 /// The reference as Markdown.
 pub fn markdown() -> String {
     let mut out = String::from(
@@ -88,7 +122,7 @@ pub fn markdown() -> String {
         for (name, overloads) in by_name {
             out.push_str(&format!("\n### `{name}`\n\n```rhai\n"));
             for f in &overloads {
-                out.push_str(f["signature"].as_str().unwrap_or_default());
+                out.push_str(&script_signature(f));
                 out.push('\n');
             }
             out.push_str("```\n");

@@ -146,6 +146,6 @@ mod tests {
         )
         .unwrap();
         let lock = RunLock::acquire(dir.path(), "x", &holder("new"), Duration::ZERO).unwrap();
-        assert_eq!(lock.replaced_stale.unwrap().run_id, "crashed");
+        assert_eq!(lock.replaced_stale.as_ref().unwrap().run_id, "crashed");
     }
 }

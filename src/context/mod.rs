@@ -115,6 +115,7 @@ pub struct RunContext {
     state: RefCell<RunState>,
     started: Instant,
     declared: std::cell::Cell<bool>,
+    planned_files: RefCell<HashMap<PathBuf, Option<String>>>,
 }
 
 impl RunContext {
@@ -135,6 +136,7 @@ impl RunContext {
             state: RefCell::new(RunState::default()),
             started: Instant::now(),
             declared: std::cell::Cell::new(false),
+            planned_files: RefCell::new(HashMap::new()),
         }
     }
 
@@ -162,6 +164,19 @@ impl RunContext {
         let path = journal.path().to_path_buf();
         *self.journal.lock().unwrap_or_else(|e| e.into_inner()) = Some(journal);
         Ok(path)
+    }
+
+    /// Dry-run bookkeeping: a planned write (`Some(text)`) or removal (`None`) of a file, so
+    /// later reads in the same dry-run see what the plan would have left there.
+    pub fn plan_file(&self, path: &Path, content: Option<String>) {
+        self.planned_files
+            .borrow_mut()
+            .insert(path.to_path_buf(), content);
+    }
+
+    /// What the plan so far would have left at `path`, if it touched it.
+    pub fn planned_file(&self, path: &Path) -> Option<Option<String>> {
+        self.planned_files.borrow().get(path).cloned()
     }
 
     /// Marks `runbook(...)` as called; `false` if it already was.

@@ -29,7 +29,9 @@ pub const METADATA_KEYS: &[&str] = &[
     "escalation",
 ];
 
-const PARAM_KEYS: &[&str] = &["default", "doc", "secret"];
+/// `default` is reserved in Rhai, so the default of a parameter spec is written `value`
+/// (a quoted `"default"` key is accepted too).
+const PARAM_KEYS: &[&str] = &["value", "doc", "secret"];
 const CONTACT_KEYS: &[&str] = &["role", "name", "reach"];
 
 /// A runbook's validated metadata.
@@ -209,7 +211,7 @@ fn parse_params(value: &Dynamic) -> Result<Vec<ParamSpec>> {
         if let Some(inner) = value.read_lock::<Map>() {
             for (key, v) in inner.iter() {
                 match key.as_str() {
-                    "default" => spec.default = plain_default(&what, v)?,
+                    "value" | "default" => spec.default = plain_default(&what, v)?,
                     "doc" => spec.doc = Some(string_field(&what, key, v)?),
                     "secret" => {
                         spec.secret = v.as_bool().map_err(|_| {
@@ -380,7 +382,7 @@ mod tests {
     fn valid_metadata_parses() {
         let m = meta(
             r##"#{ title: "Restore", rto: "2h", rpo: "24h", schedule: "0 2 * * *",
-                  params: #{ set: "latest", n: 3, force: false, token: #{ secret: true, default: () } },
+                  params: #{ set: "latest", n: 3, force: false, token: #{ secret: true, value: () } },
                   contacts: [#{ role: "DevOps lead", name: "Ana", reach: "#ops" }] }"##,
         )
         .unwrap();

@@ -196,11 +196,8 @@ pub fn read_metadata(script: &Script, project: &Project) -> Result<RunbookMeta> 
         (Some(map), _) => {
             RunbookMeta::from_map(&map, ast.doc()).map_err(|e| e.context(&script.name))
         }
-        (None, Ok(())) => Err(Error::usage(format!(
-            "{}: no runbook(#{{ title: ... }}) declaration",
-            script.name
-        ))
-        .with_hint("start the script with runbook(#{ title: \"What this procedure does\" })")),
+        (None, Ok(())) => Err(no_declaration(script)),
+        (None, Err(_)) if !script.text.contains("runbook(") => Err(no_declaration(script)),
         (None, Err(err)) => {
             let inner = Diagnostics {
                 main_source: &script.name,
@@ -215,4 +212,12 @@ pub fn read_metadata(script: &Script, project: &Project) -> Result<RunbookMeta> 
             )))
         }
     }
+}
+
+fn no_declaration(script: &Script) -> Error {
+    Error::usage(format!(
+        "{}: no runbook(#{{ title: ... }}) declaration",
+        script.name
+    ))
+    .with_hint("start the script with runbook(#{ title: \"What this procedure does\" })")
 }
