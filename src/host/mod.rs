@@ -1,5 +1,6 @@
 //! Host primitives: plain Rust, no Rhai types. Each is testable without a script; bindings call
 //! them through the effect gate.
 
+pub mod archive;
 pub mod crypto;
 pub mod files;
