@@ -208,6 +208,16 @@ pub mod core_api {
         context.sleep(duration).map_err(to_rhai)
     }
 
+    /// This run's id (also the journal's file name), e.g. `20261204T021500Z-restore-full-3f2a`.
+    ///
+    /// ```rhai
+    /// let scratch = `out/drill/${run_id()}`;
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn run_id(call: NativeCallContext) -> Res<String> {
+        Ok(run_context(&call)?.run_id().to_string())
+    }
+
     /// Stops the run with exit code 3, for a missed recovery target (RPO or RTO).
     ///
     /// ```rhai

@@ -104,6 +104,43 @@ pub mod files_api {
         })
     }
 
+    /// Compares two folder trees byte for byte (names, kinds, contents, link targets). Returns
+    /// `#{ same, differences }`, where `differences` lists what differs, one line each. Paths are
+    /// relative to the project folder or absolute; both trees are only read.
+    ///
+    /// **Effect:** Read.
+    ///
+    /// ```rhai
+    /// let diff = compare_dirs("/srv/mt5", "out/drill/restored");
+    /// if !diff.same { throw `restore differs: ${diff.differences}`; }
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn compare_dirs(call: NativeCallContext, left: &str, right: &str) -> Res<Map> {
+        let context = run_context(&call)?;
+        context.checkpoint().map_err(to_rhai)?;
+        let resolve = |p: &str| {
+            let p = std::path::PathBuf::from(p);
+            if p.is_absolute() {
+                p
+            } else {
+                context.workdir().join(p)
+            }
+        };
+        let differences =
+            crate::host::files::compare_trees(&resolve(left), &resolve(right)).map_err(to_rhai)?;
+        let mut map = Map::new();
+        map.insert("same".into(), differences.is_empty().into());
+        map.insert(
+            "differences".into(),
+            differences
+                .into_iter()
+                .map(rhai::Dynamic::from)
+                .collect::<rhai::Array>()
+                .into(),
+        );
+        Ok(map)
+    }
+
     /// Removes the file `path` (relative to the project folder). Returns whether it existed.
     ///
     /// **Effect:** Destructive.

@@ -8,6 +8,7 @@
 pub mod core;
 pub mod files;
 pub mod options;
+pub mod storage;
 pub mod types;
 
 use std::rc::Rc;
@@ -43,6 +44,11 @@ pub fn namespaces() -> Vec<Namespace> {
             title: "Files in the working directory",
             intro: "Small file primitives confined to the project folder. They show the effect gate at work: writing a new file is a Write, overwriting or removing one is Destructive.",
             module: rhai::exported_module!(files::files_api),
+        },
+        Namespace {
+            title: "Backups: keys, archives and stores",
+            intro: "Encrypted, streaming backups of files into a store, and safe restores. Sets are maps: `#{ name, id, url, created, host, complete, kind, files, bytes, stored_bytes, key_id }`.",
+            module: rhai::exported_module!(storage::storage_api),
         },
         Namespace {
             title: "Value types",

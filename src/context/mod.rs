@@ -5,6 +5,7 @@
 //! One `RunContext` exists per run. Bindings reach it through the engine's tag; host primitives
 //! receive what they need from it (never the context's Rhai side, which it does not have).
 
+pub mod control;
 pub mod events;
 pub mod gate;
 pub mod journal;
@@ -371,6 +372,18 @@ impl RunContext {
             }
         }
         Ok(())
+    }
+
+    /// What long host primitives need: stop signals (interrupt, the tightest step deadline)
+    /// and progress output, in a form that can cross threads.
+    pub fn control(&self) -> control::Control {
+        let st = self.state.borrow();
+        let deadline = st
+            .steps
+            .iter()
+            .filter_map(|s| s.deadline.map(|(at, limit)| (at, limit, s.name.clone())))
+            .min_by_key(|(at, _, _)| *at);
+        control::Control::new(self.interrupt.clone(), deadline, self.reporter.clone())
     }
 
     /// Sleeps, waking early (with an error) for Ctrl-C or a step timeout.

@@ -90,6 +90,65 @@ impl Workdir {
     }
 }
 
+/// Differences between two folder trees: paths missing on either side, different kinds, and
+/// files or links whose contents differ. Empty when the trees are identical.
+pub fn compare_trees(left: &Path, right: &Path) -> Result<Vec<String>> {
+    use std::collections::BTreeMap;
+    fn walk(root: &Path) -> Result<BTreeMap<String, (String, Vec<u8>)>> {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            let entries = std::fs::read_dir(&dir)
+                .map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+                let path = entry.path();
+                let rel: Vec<String> = path
+                    .strip_prefix(root)
+                    .unwrap_or(&path)
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().to_string())
+                    .collect();
+                let rel = rel.join("/");
+                let meta = std::fs::symlink_metadata(&path)
+                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                let value = if meta.file_type().is_symlink() {
+                    let target = std::fs::read_link(&path)
+                        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                    ("link".to_string(), target.to_string_lossy().as_bytes().to_vec())
+                } else if meta.is_dir() {
+                    stack.push(path.clone());
+                    ("dir".to_string(), Vec::new())
+                } else {
+                    let bytes = std::fs::read(&path)
+                        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                    ("file".to_string(), crate::host::digest::sha256_hex(&bytes).into_bytes())
+                };
+                out.insert(rel, value);
+            }
+        }
+        Ok(out)
+    }
+    let (a, b) = (walk(left)?, walk(right)?);
+    let mut differences = Vec::new();
+    for (path, value) in &a {
+        match b.get(path) {
+            None => differences.push(format!("{path}: only in {}", left.display())),
+            Some(other) if other.0 != value.0 => {
+                differences.push(format!("{path}: {} vs {}", value.0, other.0))
+            }
+            Some(other) if other.1 != value.1 => {
+                differences.push(format!("{path}: contents differ"))
+            }
+            _ => {}
+        }
+    }
+    for path in b.keys().filter(|p| !a.contains_key(*p)) {
+        differences.push(format!("{path}: only in {}", right.display()));
+    }
+    Ok(differences)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

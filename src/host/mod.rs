@@ -3,4 +3,8 @@
 
 pub mod archive;
 pub mod crypto;
+pub mod compress;
+pub mod digest;
 pub mod files;
+pub mod runtime;
+pub mod store;

@@ -1,0 +1,572 @@
+//! The storage namespace: `key`, `archive`, `storage`, and the store methods `backup`, `list`,
+//! `latest`, `find`, `verify`, `restore_files`.
+//!
+//! Backup sets reach scripts as plain maps (`#{ name, id, created, files, bytes, ... }`), so a
+//! step that returns one is recorded in the journal and handed back on `--resume`.
+
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use rhai::plugin::*;
+use rhai::{Array, Dynamic, Map};
+
+use crate::context::RunContext;
+use crate::error::{Error, Result};
+use crate::host::archive::SourceSpec;
+use crate::host::crypto::Key;
+use crate::host::store::layout::SetId;
+use crate::host::store::manifest::Manifest;
+use crate::host::store::{SetInfo, Store};
+
+/// A lazy description of files to back up, from `archive(#{...})`.
+#[derive(Clone)]
+pub struct ArchiveSource(pub SourceSpec);
+
+/// A set as the script sees it.
+pub fn set_map(store: &Store, info: &SetInfo) -> Map {
+    let mut m = Map::new();
+    m.insert("name".into(), info.id.name.clone().into());
+    m.insert("id".into(), info.id.dir().into());
+    m.insert("url".into(), store.backend().describe(&info.id.path()).into());
+    m.insert("created".into(), info.id.created.to_rfc3339().into());
+    m.insert("host".into(), info.id.host.clone().into());
+    m.insert("complete".into(), info.complete().into());
+    if let Some(manifest) = &info.manifest {
+        add_manifest_fields(&mut m, manifest);
+    }
+    m
+}
+
+fn add_manifest_fields(m: &mut Map, manifest: &Manifest) {
+    m.insert("kind".into(), manifest.kind.clone().into());
+    m.insert("files".into(), (manifest.file_count() as rhai::INT).into());
+    m.insert("bytes".into(), (manifest.file_bytes() as rhai::INT).into());
+    m.insert(
+        "stored_bytes".into(),
+        (manifest.stored_bytes() as rhai::INT).into(),
+    );
+    m.insert("key_id".into(), manifest.key_id.clone().into());
+}
+
+/// The set a script refers to: a set map (from `find`, `latest`, `backup`) or an id string
+/// together with a set name.
+pub fn set_id_of(set: &Dynamic) -> Result<SetId> {
+    let bad = || {
+        Error::usage("expected a backup set (the map returned by store.find / store.latest / store.backup)")
+    };
+    let map = set.read_lock::<Map>().ok_or_else(bad)?;
+    let name = map.get("name").map(|v| v.to_string()).ok_or_else(bad)?;
+    let id = map.get("id").map(|v| v.to_string()).ok_or_else(bad)?;
+    SetId::parse(&name, &id).ok_or_else(|| {
+        Error::usage(format!(
+            "\"{id}\" is not a backup set id (sets are named like 2026-12-04T020000Z-host)"
+        ))
+    })
+}
+
+/// One key or an array of keys (rotation: the set's key id picks the right one).
+pub fn keys_of(value: &Dynamic) -> Result<Vec<Key>> {
+    if let Some(key) = value.read_lock::<Key>() {
+        return Ok(vec![key.clone()]);
+    }
+    if let Some(items) = value.read_lock::<Array>() {
+        let keys: Option<Vec<Key>> = items
+            .iter()
+            .map(|k| k.read_lock::<Key>().map(|k| k.clone()))
+            .collect();
+        if let Some(keys) = keys.filter(|k| !k.is_empty()) {
+            return Ok(keys);
+        }
+    }
+    Err(Error::usage(
+        "expected an encryption key from key(secret(\"NAME\")), or an array of them",
+    ))
+}
+
+/// Fails early (also in a dry-run) when none of `keys` can open `manifest`.
+pub fn check_key_matches(keys: &[Key], manifest: &Manifest, set: &str) -> Result<()> {
+    if keys
+        .iter()
+        .any(|k| hex::encode(k.id().as_bytes()) == manifest.key_id)
+    {
+        return Ok(());
+    }
+    let ids: Vec<String> = keys.iter().map(|k| hex::encode(k.id().as_bytes())).collect();
+    Err(Error::failed(format!(
+        "wrong key for set {set}: it was encrypted with key id {}, and the keys given have ids {}",
+        manifest.key_id,
+        ids.join(", ")
+    ))
+    .with_hint("supply the key that made this backup (an older key, if keys were rotated)"))
+}
+
+/// The run's context for a binding.
+pub fn context(call: &NativeCallContext) -> std::result::Result<Rc<RunContext>, Box<EvalAltResult>> {
+    crate::bindings::run_context(call)
+}
+
+/// Resolves a script path: relative paths are relative to the project folder.
+pub fn script_path(context: &RunContext, path: &str) -> PathBuf {
+    let p = PathBuf::from(path);
+    if p.is_absolute() {
+        p
+    } else {
+        context.workdir().join(p)
+    }
+}
+
+/// Backup storage and encrypted file backups.
+#[export_module]
+pub mod storage_api {
+    use rhai::{Dynamic, Map, NativeCallContext};
+
+    use super::{
+        check_key_matches, context, keys_of, script_path, set_id_of,
+        set_map, ArchiveSource,
+    };
+    use crate::bindings::options::Options;
+    use crate::bindings::to_rhai;
+    use crate::context::gate::Effect;
+    use crate::context::output::bytes;
+    use crate::context::secrets::Secret;
+    use crate::error::Error;
+    use crate::host::archive::{select, LogsSpec, SourceSpec};
+    use crate::host::compress::Compression;
+    use crate::host::store::backup::{backup_files, BackupOptions};
+    use crate::host::store::restore::{restore_files, verify};
+    use crate::host::store::SetInfo;
+
+    type Res<T> = Result<T, Box<rhai::EvalAltResult>>;
+
+    /// A backup store. Opened with `storage(url)`.
+    pub type Store = crate::host::store::Store;
+
+    /// An encryption key (32 bytes). Renders as `Key(id=…)`, never as its value.
+    pub type Key = crate::host::crypto::Key;
+
+    /// A lazy description of files to back up.
+    pub type Archive = ArchiveSource;
+
+    /// The encryption key held in a secret (base64 or hex of 32 bytes; `runbook keygen` makes
+    /// one). A secret that is not a valid key is an error: encryption is never skipped.
+    ///
+    /// ```rhai
+    /// let key = key(secret("BACKUP_ENCRYPTION_KEY"));
+    /// ```
+    #[rhai_fn(name = "key", return_raw)]
+    pub fn key(secret: Secret) -> Res<Key> {
+        Key::parse(secret.expose())
+            .map_err(|e| to_rhai(e.context(format!("secret {}", secret.name()))))
+    }
+
+    /// A new random key, for scratch work such as the quickstart or a drill. Real backups use
+    /// `key(secret(...))`: a generated key is gone when the run ends.
+    ///
+    /// ```rhai
+    /// let scratch_key = generate_key();
+    /// ```
+    #[rhai_fn(name = "generate_key", return_raw)]
+    pub fn generate_key() -> Res<Key> {
+        Key::generate().map_err(to_rhai)
+    }
+
+    /// `Key(id=…)`: the key id, safe to show.
+    #[rhai_fn(global, name = "to_string", name = "to_debug", pure)]
+    pub fn key_to_string(key: &mut Key) -> String {
+        format!("Key(id={})", hex::encode(key.id().as_bytes()))
+    }
+
+    /// The key id (hex), safe to show and recorded in each set's manifest.
+    #[rhai_fn(global, get = "id", pure)]
+    pub fn key_id(key: &mut Key) -> String {
+        hex::encode(key.id().as_bytes())
+    }
+
+    /// Describes files to back up; nothing is read until a backup runs. Keys: `root` (folder the
+    /// archive paths are relative to; default: the common parent of the paths), `paths` (files
+    /// or folders), `logs` (`#{ dir, newer_than: "7d", pattern: "*.log" }`: recent log files),
+    /// `exclude` (globs on archive paths). Relative paths are relative to the project folder
+    /// unless `root` is given.
+    ///
+    /// ```rhai
+    /// let source = archive(#{ root: "/srv/mt5", paths: [".env", "config"],
+    ///                         logs: #{ dir: "logs", newer_than: "7d", pattern: "*.log" },
+    ///                         exclude: ["*.tmp"] });
+    /// ```
+    #[rhai_fn(name = "archive", return_raw)]
+    pub fn archive(call: NativeCallContext, spec: Map) -> Res<Archive> {
+        let context = context(&call)?;
+        let options = Options::new("archive", spec.clone(), &["root", "paths", "logs", "exclude"])
+            .map_err(to_rhai)?;
+        let root = options
+            .string("root")
+            .map_err(to_rhai)?
+            .map(|r| script_path(&context, &r));
+        let paths = options.strings("paths").map_err(to_rhai)?.unwrap_or_default();
+        let exclude = options.strings("exclude").map_err(to_rhai)?.unwrap_or_default();
+        let logs = match spec.get("logs").filter(|v| !v.is_unit()) {
+            None => None,
+            Some(value) => {
+                let Some(map) = value.read_lock::<Map>() else {
+                    return Err(to_rhai(Error::usage(
+                        "archive: `logs` must be #{ dir, newer_than, pattern }",
+                    )));
+                };
+                let logs = Options::new("archive logs", map.clone(), &["dir", "newer_than", "pattern"])
+                    .map_err(to_rhai)?;
+                let dir = logs.string("dir").map_err(to_rhai)?.ok_or_else(|| {
+                    to_rhai(Error::usage("archive: `logs` needs a `dir`"))
+                })?;
+                Some(LogsSpec {
+                    dir: dir.into(),
+                    newer_than: logs.duration("newer_than").map_err(to_rhai)?,
+                    pattern: logs.string("pattern").map_err(to_rhai)?,
+                })
+            }
+        };
+        if paths.is_empty() && logs.is_none() {
+            return Err(to_rhai(Error::usage(
+                "archive: give `paths`, `logs`, or both",
+            )));
+        }
+        let base = |p: String| {
+            if root.is_some() {
+                std::path::PathBuf::from(p)
+            } else {
+                script_path(&context, &p)
+            }
+        };
+        Ok(ArchiveSource(SourceSpec {
+            paths: paths.into_iter().map(base).collect(),
+            logs: logs.map(|mut l| {
+                l.dir = base(l.dir.display().to_string());
+                l
+            }),
+            exclude,
+            root,
+        }))
+    }
+
+    /// Opens a backup store: `file:///var/backups` (or a plain folder path) or `memory://`.
+    /// Opening reads nothing; the folder need not exist until the first backup.
+    ///
+    /// ```rhai
+    /// let store = storage(env("BACKUP_STORE_URL"));
+    /// ```
+    #[rhai_fn(name = "storage", return_raw)]
+    pub fn storage(call: NativeCallContext, url: &str) -> Res<Store> {
+        let context = context(&call)?;
+        let url = if url.contains("://") || std::path::Path::new(url).is_absolute() {
+            url.to_string()
+        } else {
+            script_path(&context, url).display().to_string()
+        };
+        Store::open(&url).map_err(to_rhai)
+    }
+
+    /// The store URL.
+    #[rhai_fn(global, name = "to_string", name = "to_debug", pure)]
+    pub fn store_to_string(store: &mut Store) -> String {
+        format!("Store({})", store.url())
+    }
+
+    /// Backs up `source` as a new set called `name`, encrypted with `key`: tar → zstd →
+    /// AES-256-GCM → SHA-256 → store, streaming; the manifest is written last. Returns the set.
+    ///
+    /// **Effect:** Write. A dry-run selects the files for real and reports their count and size.
+    ///
+    /// ```rhai
+    /// let set = store.backup("app-data", source, key);
+    /// ```
+    #[rhai_fn(global, name = "backup", return_raw)]
+    pub fn backup(
+        call: NativeCallContext,
+        store: &mut Store,
+        name: &str,
+        source: Archive,
+        key: Key,
+    ) -> Res<Map> {
+        backup_with(call, store, name, source, key, Map::new())
+    }
+
+    /// Like `backup(name, source, key)` with options: `compression` (`"zstd"`, `"zstd:9"`,
+    /// `"gzip"`, `"gzip:6"`).
+    ///
+    /// **Effect:** Write.
+    ///
+    /// ```rhai
+    /// store.backup("app-data", source, key, #{ compression: "gzip" });
+    /// ```
+    #[rhai_fn(global, name = "backup", return_raw)]
+    pub fn backup_with(
+        call: NativeCallContext,
+        store: &mut Store,
+        name: &str,
+        source: Archive,
+        key: Key,
+        options: Map,
+    ) -> Res<Map> {
+        let context = context(&call)?;
+        let options = Options::new("backup options", options, &["compression"]).map_err(to_rhai)?;
+        let compression = match options.string("compression").map_err(to_rhai)? {
+            Some(text) => Compression::parse(&text).map_err(to_rhai)?,
+            None => Compression::default(),
+        };
+        crate::host::store::layout::check_set_name(name).map_err(to_rhai)?;
+        // Selecting files only reads, so it runs in a dry-run too.
+        context.checkpoint().map_err(to_rhai)?;
+        let selection = select(&source.0, std::time::SystemTime::now()).map_err(to_rhai)?;
+        for warning in &selection.warnings {
+            context.log("warn", warning);
+        }
+        let action = format!(
+            "back up {} files ({}) from {} to {} as set \"{name}\"",
+            selection.files,
+            bytes(selection.bytes),
+            selection.root.display(),
+            store.url()
+        );
+        let host = gethostname::gethostname().to_string_lossy().to_string();
+        let store_ref = &*store;
+        context
+            .effect(
+                Effect::Write,
+                &action,
+                || {
+                    let mut m = Map::new();
+                    m.insert("name".into(), name.into());
+                    m.insert("id".into(), "(dry-run: not created)".into());
+                    m.insert("url".into(), store_ref.url().into());
+                    m.insert("complete".into(), false.into());
+                    m.insert("files".into(), (selection.files as rhai::INT).into());
+                    m.insert("bytes".into(), (selection.bytes as rhai::INT).into());
+                    m
+                },
+                || {
+                    let manifest = backup_files(
+                        store_ref,
+                        name,
+                        &selection,
+                        &key,
+                        &BackupOptions {
+                            compression,
+                            runbook: None,
+                            host: host.clone(),
+                        },
+                        &context.control(),
+                    )?;
+                    let id = crate::host::store::layout::SetId::parse(name, &manifest.id)
+                        .expect("a set id we just made parses");
+                    Ok(set_map(
+                        store_ref,
+                        &SetInfo {
+                            id,
+                            manifest: Some(manifest),
+                        },
+                    ))
+                },
+            )
+            .map_err(to_rhai)
+    }
+
+    /// Every set called `name`, oldest first, including incomplete ones (`complete: false`:
+    /// a backup that did not finish).
+    ///
+    /// **Effect:** Read.
+    ///
+    /// ```rhai
+    /// for set in store.list("app-data") { log(`${set.id} complete=${set.complete}`); }
+    /// ```
+    #[rhai_fn(global, name = "list", return_raw)]
+    pub fn list(store: &mut Store, name: &str) -> Res<rhai::Array> {
+        let sets = store.list(name).map_err(to_rhai)?;
+        Ok(sets.iter().map(|s| Dynamic::from_map(set_map(store, s))).collect())
+    }
+
+    /// The newest complete set called `name`, or `()` when there is none.
+    ///
+    /// **Effect:** Read.
+    ///
+    /// ```rhai
+    /// let newest = store.latest("app-data");
+    /// ```
+    #[rhai_fn(global, name = "latest", return_raw)]
+    pub fn latest(store: &mut Store, name: &str) -> Res<Dynamic> {
+        Ok(match store.latest(name).map_err(to_rhai)? {
+            Some(set) => Dynamic::from_map(set_map(store, &set)),
+            None => Dynamic::UNIT,
+        })
+    }
+
+    /// The complete set called `name` with id `id` (e.g. `2026-12-04T020000Z-vps1`), or the
+    /// newest with `"latest"`. Fails, listing what exists, when there is no such set.
+    ///
+    /// **Effect:** Read.
+    ///
+    /// ```rhai
+    /// let set = store.find("app-data", param("set"));
+    /// ```
+    #[rhai_fn(global, name = "find", return_raw)]
+    pub fn find(store: &mut Store, name: &str, id: &str) -> Res<Map> {
+        let set = store.find(name, id).map_err(to_rhai)?;
+        Ok(set_map(store, &set))
+    }
+
+    /// Reads a set back and checks everything — stored checksums, every encrypted segment,
+    /// every file's SHA-256 against the manifest — without extracting. `key` may be one key or an
+    /// array of keys (rotation). Returns `#{ objects, stored_bytes, files, file_bytes }`.
+    ///
+    /// **Effect:** Read.
+    ///
+    /// ```rhai
+    /// store.verify(set, key);
+    /// ```
+    #[rhai_fn(global, name = "verify", return_raw)]
+    pub fn verify_set(call: NativeCallContext, store: &mut Store, set: Dynamic, key: Dynamic) -> Res<Map> {
+        let context = context(&call)?;
+        let id = set_id_of(&set).map_err(to_rhai)?;
+        let keys = keys_of(&key).map_err(to_rhai)?;
+        let info = store.find(&id.name, &id.dir()).map_err(to_rhai)?;
+        let manifest = info.manifest.expect("find returns complete sets");
+        check_key_matches(&keys, &manifest, &store.backend().describe(&id.path()))
+            .map_err(to_rhai)?;
+        let report = verify(store, &id, &manifest, &keys, &context.control()).map_err(to_rhai)?;
+        let mut m = Map::new();
+        m.insert("objects".into(), (report.objects as rhai::INT).into());
+        m.insert("stored_bytes".into(), (report.stored_bytes as rhai::INT).into());
+        m.insert("files".into(), (report.files as rhai::INT).into());
+        m.insert("file_bytes".into(), (report.file_bytes as rhai::INT).into());
+        Ok(m)
+    }
+
+    /// Restores a files set into `target`: extracts into a staging folder beside it, verifies
+    /// every file against the manifest, then swaps the files into place, keeping replaced files
+    /// in `<target>.pre-restore-<timestamp>`. Files in `target` that the set does not hold are
+    /// left alone. On any failure the target is left exactly as it was. Returns
+    /// `#{ files, bytes, replaced, aside }`.
+    ///
+    /// **Effect:** Destructive when it replaces existing files, else Write. A dry-run reads the
+    /// manifest and checks the key, and reports what would be restored and replaced.
+    ///
+    /// ```rhai
+    /// store.restore_files(set, key, "/srv/mt5");
+    /// ```
+    #[rhai_fn(global, name = "restore_files", return_raw)]
+    pub fn restore_files_into(
+        call: NativeCallContext,
+        store: &mut Store,
+        set: Dynamic,
+        key: Dynamic,
+        target: &str,
+    ) -> Res<Map> {
+        restore_files_with(call, store, set, key, target, Map::new())
+    }
+
+    /// Like `restore_files(set, key, target)` with options: `only` (archive paths or folders to
+    /// restore, e.g. `[".env", "config"]`).
+    ///
+    /// **Effect:** Destructive when it replaces existing files, else Write.
+    ///
+    /// ```rhai
+    /// store.restore_files(set, key, "/srv/mt5", #{ only: [".env"] });
+    /// ```
+    #[rhai_fn(global, name = "restore_files", return_raw)]
+    pub fn restore_files_with(
+        call: NativeCallContext,
+        store: &mut Store,
+        set: Dynamic,
+        key: Dynamic,
+        target: &str,
+        options: Map,
+    ) -> Res<Map> {
+        let context = context(&call)?;
+        let options = Options::new("restore options", options, &["only"]).map_err(to_rhai)?;
+        let only = options.strings("only").map_err(to_rhai)?;
+        let id = set_id_of(&set).map_err(to_rhai)?;
+        let keys = keys_of(&key).map_err(to_rhai)?;
+        let info = store.find(&id.name, &id.dir()).map_err(to_rhai)?;
+        let manifest = info.manifest.expect("find returns complete sets");
+        let set_url = store.backend().describe(&id.path());
+        check_key_matches(&keys, &manifest, &set_url).map_err(to_rhai)?;
+        let target_path = script_path(&context, target);
+        let selected: Vec<&crate::host::archive::FileRecord> = manifest
+            .files
+            .iter()
+            .filter(|f| match &only {
+                None => true,
+                Some(only) => only
+                    .iter()
+                    .any(|o| f.path == *o || f.path.starts_with(&format!("{o}/"))),
+            })
+            .collect();
+        let files = selected.iter().filter(|f| f.kind == "file").count();
+        let size: u64 = selected.iter().map(|f| f.size).sum();
+        let replaced = selected
+            .iter()
+            .filter(|f| f.kind != "dir" && target_path.join(&f.path).symlink_metadata().is_ok())
+            .count();
+        let (effect, action) = if replaced > 0 {
+            (
+                Effect::Destructive,
+                format!(
+                    "restore {files} files ({}) from set {set_url} into {}, replacing {replaced} existing (kept aside)",
+                    bytes(size),
+                    target_path.display()
+                ),
+            )
+        } else {
+            (
+                Effect::Write,
+                format!(
+                    "restore {files} files ({}) from set {set_url} into {}",
+                    bytes(size),
+                    target_path.display()
+                ),
+            )
+        };
+        context
+            .effect(
+                effect,
+                &action,
+                || {
+                    let mut m = Map::new();
+                    m.insert("files".into(), (files as rhai::INT).into());
+                    m.insert("bytes".into(), (size as rhai::INT).into());
+                    m.insert("replaced".into(), (replaced as rhai::INT).into());
+                    m.insert("aside".into(), Dynamic::UNIT);
+                    m
+                },
+                || {
+                    let report = restore_files(
+                        store,
+                        &id,
+                        &manifest,
+                        &keys,
+                        &target_path,
+                        only.clone(),
+                        &context.control(),
+                    )?;
+                    for w in report.warnings.iter().chain(&report.promoted.warnings) {
+                        context.log("warn", w);
+                    }
+                    let mut m = Map::new();
+                    m.insert("files".into(), (report.extracted.files as rhai::INT).into());
+                    m.insert("bytes".into(), (report.extracted.bytes as rhai::INT).into());
+                    m.insert(
+                        "replaced".into(),
+                        (report.promoted.moved_aside.len() as rhai::INT).into(),
+                    );
+                    m.insert(
+                        "aside".into(),
+                        match &report.promoted.aside {
+                            Some(p) => p.display().to_string().into(),
+                            None => Dynamic::UNIT,
+                        },
+                    );
+                    Ok(m)
+                },
+            )
+            .map_err(to_rhai)
+    }
+
+}
