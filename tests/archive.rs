@@ -567,3 +567,29 @@ mod properties {
         }
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn links_in_the_target_are_never_followed() {
+    let src = tempfile::tempdir().unwrap();
+    write(&src.path().join("app/x.txt"), b"x");
+    let (tar, records) = backup(src.path(), &["app"]);
+    let outside = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let target = work.path().join("t");
+    std::fs::create_dir(&target).unwrap();
+    std::os::unix::fs::symlink(outside.path(), target.join("app")).unwrap();
+
+    // Only the file, not its folder: the link is in the way and is refused.
+    let before = snapshot(&target);
+    let only = vec!["app/x.txt".to_string()];
+    let err = restore_into(tar.as_slice(), &target, &records, Some(&only), now()).unwrap_err();
+    assert!(err.message().contains("is a file or link"), "{err}");
+    assert_eq!(snapshot(&target), before);
+
+    // The whole backup: the link is set aside and a real folder takes its place.
+    let report = restore_into(tar.as_slice(), &target, &records, None, now()).unwrap();
+    assert_eq!(report.promoted.moved_aside, ["app"]);
+    assert_eq!(std::fs::read(target.join("app/x.txt")).unwrap(), b"x");
+    assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none());
+}
