@@ -315,6 +315,7 @@ fn walk(
     };
     let walker = walkdir::WalkDir::new(start)
         .follow_links(false)
+        .follow_root_links(false)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|entry| match archive_path_of(entry) {
@@ -561,5 +562,9 @@ mod tests {
         );
         assert_eq!(sel.warnings.len(), 1);
         assert!(sel.warnings[0].contains("app/outside"));
+        // A link named directly is recorded as a link too, not walked into.
+        let sel = select(&spec(r, &["app/inside"]), SystemTime::now()).unwrap();
+        assert_eq!(paths(&sel), ["app/inside"]);
+        assert!(matches!(sel.entries[0].kind, EntryKind::Symlink { .. }));
     }
 }

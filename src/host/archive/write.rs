@@ -124,6 +124,13 @@ fn append_entry<W: Write>(
                     "stop whatever writes to it (or snapshot it first) and run the backup again",
                 )
             };
+            // Checked before opening, so a file replaced by a pipe cannot block the backup.
+            let now_is_file = std::fs::symlink_metadata(&entry.source)
+                .map_err(|e| Error::io(format!("reading {}", entry.source.display()), e))?
+                .is_file();
+            if !now_is_file {
+                return Err(changed("stopped being a regular file"));
+            }
             let file = File::open(&entry.source)
                 .map_err(|e| Error::io(format!("opening {}", entry.source.display()), e))?;
             let meta = file
