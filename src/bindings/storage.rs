@@ -27,7 +27,10 @@ pub fn set_map(store: &Store, info: &SetInfo) -> Map {
     let mut m = Map::new();
     m.insert("name".into(), info.id.name.clone().into());
     m.insert("id".into(), info.id.dir().into());
-    m.insert("url".into(), store.backend().describe(&info.id.path()).into());
+    m.insert(
+        "url".into(),
+        store.backend().describe(&info.id.path()).into(),
+    );
     m.insert("created".into(), info.id.created.to_rfc3339().into());
     m.insert("host".into(), info.id.host.clone().into());
     m.insert("complete".into(), info.complete().into());
@@ -52,7 +55,9 @@ fn add_manifest_fields(m: &mut Map, manifest: &Manifest) {
 /// together with a set name.
 pub fn set_id_of(set: &Dynamic) -> Result<SetId> {
     let bad = || {
-        Error::usage("expected a backup set (the map returned by store.find / store.latest / store.backup)")
+        Error::usage(
+            "expected a backup set (the map returned by store.find / store.latest / store.backup)",
+        )
     };
     let map = set.read_lock::<Map>().ok_or_else(bad)?;
     let name = map.get("name").map(|v| v.to_string()).ok_or_else(bad)?;
@@ -91,7 +96,10 @@ pub fn check_key_matches(keys: &[Key], manifest: &Manifest, set: &str) -> Result
     {
         return Ok(());
     }
-    let ids: Vec<String> = keys.iter().map(|k| hex::encode(k.id().as_bytes())).collect();
+    let ids: Vec<String> = keys
+        .iter()
+        .map(|k| hex::encode(k.id().as_bytes()))
+        .collect();
     Err(Error::failed(format!(
         "wrong key for set {set}: it was encrypted with key id {}, and the keys given have ids {}",
         manifest.key_id,
@@ -101,7 +109,9 @@ pub fn check_key_matches(keys: &[Key], manifest: &Manifest, set: &str) -> Result
 }
 
 /// The run's context for a binding.
-pub fn context(call: &NativeCallContext) -> std::result::Result<Rc<RunContext>, Box<EvalAltResult>> {
+pub fn context(
+    call: &NativeCallContext,
+) -> std::result::Result<Rc<RunContext>, Box<EvalAltResult>> {
     crate::bindings::run_context(call)
 }
 
@@ -121,8 +131,7 @@ pub mod storage_api {
     use rhai::{Dynamic, Map, NativeCallContext};
 
     use super::{
-        check_key_matches, context, keys_of, script_path, set_id_of,
-        set_map, ArchiveSource,
+        check_key_matches, context, keys_of, script_path, set_id_of, set_map, ArchiveSource,
     };
     use crate::bindings::options::Options;
     use crate::bindings::to_rhai;
@@ -196,14 +205,24 @@ pub mod storage_api {
     #[rhai_fn(name = "archive", return_raw)]
     pub fn archive(call: NativeCallContext, spec: Map) -> Res<Archive> {
         let context = context(&call)?;
-        let options = Options::new("archive", spec.clone(), &["root", "paths", "logs", "exclude"])
-            .map_err(to_rhai)?;
+        let options = Options::new(
+            "archive",
+            spec.clone(),
+            &["root", "paths", "logs", "exclude"],
+        )
+        .map_err(to_rhai)?;
         let root = options
             .string("root")
             .map_err(to_rhai)?
             .map(|r| script_path(&context, &r));
-        let paths = options.strings("paths").map_err(to_rhai)?.unwrap_or_default();
-        let exclude = options.strings("exclude").map_err(to_rhai)?.unwrap_or_default();
+        let paths = options
+            .strings("paths")
+            .map_err(to_rhai)?
+            .unwrap_or_default();
+        let exclude = options
+            .strings("exclude")
+            .map_err(to_rhai)?
+            .unwrap_or_default();
         let logs = match spec.get("logs").filter(|v| !v.is_unit()) {
             None => None,
             Some(value) => {
@@ -212,11 +231,16 @@ pub mod storage_api {
                         "archive: `logs` must be #{ dir, newer_than, pattern }",
                     )));
                 };
-                let logs = Options::new("archive logs", map.clone(), &["dir", "newer_than", "pattern"])
-                    .map_err(to_rhai)?;
-                let dir = logs.string("dir").map_err(to_rhai)?.ok_or_else(|| {
-                    to_rhai(Error::usage("archive: `logs` needs a `dir`"))
-                })?;
+                let logs = Options::new(
+                    "archive logs",
+                    map.clone(),
+                    &["dir", "newer_than", "pattern"],
+                )
+                .map_err(to_rhai)?;
+                let dir = logs
+                    .string("dir")
+                    .map_err(to_rhai)?
+                    .ok_or_else(|| to_rhai(Error::usage("archive: `logs` needs a `dir`")))?;
                 Some(LogsSpec {
                     dir: dir.into(),
                     newer_than: logs.duration("newer_than").map_err(to_rhai)?,
@@ -380,7 +404,10 @@ pub mod storage_api {
     #[rhai_fn(global, name = "list", return_raw)]
     pub fn list(store: &mut Store, name: &str) -> Res<rhai::Array> {
         let sets = store.list(name).map_err(to_rhai)?;
-        Ok(sets.iter().map(|s| Dynamic::from_map(set_map(store, s))).collect())
+        Ok(sets
+            .iter()
+            .map(|s| Dynamic::from_map(set_map(store, s)))
+            .collect())
     }
 
     /// The newest complete set called `name`, or `()` when there is none.
@@ -422,7 +449,12 @@ pub mod storage_api {
     /// store.verify(set, key);
     /// ```
     #[rhai_fn(global, name = "verify", return_raw)]
-    pub fn verify_set(call: NativeCallContext, store: &mut Store, set: Dynamic, key: Dynamic) -> Res<Map> {
+    pub fn verify_set(
+        call: NativeCallContext,
+        store: &mut Store,
+        set: Dynamic,
+        key: Dynamic,
+    ) -> Res<Map> {
         let context = context(&call)?;
         let id = set_id_of(&set).map_err(to_rhai)?;
         let keys = keys_of(&key).map_err(to_rhai)?;
@@ -433,7 +465,10 @@ pub mod storage_api {
         let report = verify(store, &id, &manifest, &keys, &context.control()).map_err(to_rhai)?;
         let mut m = Map::new();
         m.insert("objects".into(), (report.objects as rhai::INT).into());
-        m.insert("stored_bytes".into(), (report.stored_bytes as rhai::INT).into());
+        m.insert(
+            "stored_bytes".into(),
+            (report.stored_bytes as rhai::INT).into(),
+        );
         m.insert("files".into(), (report.files as rhai::INT).into());
         m.insert("file_bytes".into(), (report.file_bytes as rhai::INT).into());
         Ok(m)
@@ -568,5 +603,4 @@ pub mod storage_api {
             )
             .map_err(to_rhai)
     }
-
 }

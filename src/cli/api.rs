@@ -30,7 +30,15 @@ fn functions(module: rhai::Module) -> Vec<Value> {
         .gen_fn_metadata_to_json(false)
         .expect("metadata serializes");
     let parsed: Value = serde_json::from_str(&text).expect("metadata is JSON");
-    parsed["functions"].as_array().cloned().unwrap_or_default()
+    let mut functions = parsed["functions"].as_array().cloned().unwrap_or_default();
+    // Rhai orders overloads by hash, which changes between builds: sort for a stable reference.
+    functions.sort_by_key(|f| {
+        (
+            f["name"].as_str().unwrap_or_default().to_string(),
+            f["signature"].as_str().unwrap_or_default().to_string(),
+        )
+    });
+    functions
 }
 
 /// The reference as JSON: namespaces with their functions.

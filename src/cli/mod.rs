@@ -4,6 +4,7 @@
 mod api;
 mod check;
 mod list;
+mod recover;
 mod run;
 
 use std::collections::BTreeMap;
@@ -43,6 +44,30 @@ enum Command {
   runbook list
   runbook list runbooks/ --json")]
     List(ListArgs),
+    /// Print a new random encryption key (base64) for BACKUP_ENCRYPTION_KEY.
+    #[command(after_help = "Examples:
+  runbook keygen > /etc/runbook/backup.key && chmod 600 /etc/runbook/backup.key")]
+    Keygen(KeygenArgs),
+    /// Encrypt a file into the runbook object format (no runbook needed).
+    #[command(after_help = "Examples:
+  runbook encrypt dump.sql --key-file /etc/runbook/backup.key      # writes dump.sql.rbk")]
+    Encrypt(EncryptArgs),
+    /// Decrypt an object (e.g. data.tar.zst.rbk from a backup set), verifying every segment.
+    #[command(after_help = "Examples:
+  runbook decrypt data.tar.zst.rbk --key-file backup.key          # writes data.tar.zst
+  runbook decrypt data.tar.zst.rbk --key-file new.key --key-file old.key -o /tmp/data.tar.zst
+  zstd -d < /tmp/data.tar.zst | tar x -C /tmp/restored")]
+    Decrypt(DecryptArgs),
+    /// Check a backup set: stored checksums, every encrypted segment, every file's checksum.
+    #[command(after_help = "Examples:
+  runbook verify /var/backups/app-data/2026-12-04T020000Z-vps1 --key-file backup.key")]
+    Verify(VerifyArgs),
+    /// Restore a files set into a folder safely (staging, verification, swap; replaced files
+    /// kept aside), without writing a runbook.
+    #[command(after_help = "Examples:
+  runbook restore-files /var/backups/app-data/2026-12-04T020000Z-vps1 /srv/mt5 --key-file backup.key
+  runbook restore-files file:///var/backups/app-data/2026-12-04T020000Z-vps1 /srv/mt5 --key-file backup.key --only .env --yes")]
+    RestoreFiles(RestoreFilesArgs),
     /// Print the script API reference (generated from the functions' documentation).
     #[command(after_help = "Examples:
   runbook api > docs/api.md
@@ -110,6 +135,64 @@ pub struct ApiArgs {
     pub format: ApiFormat,
 }
 
+/// Arguments of `runbook keygen`.
+#[derive(Debug, clap::Args)]
+pub struct KeygenArgs {}
+
+/// Arguments of `runbook encrypt`.
+#[derive(Debug, clap::Args)]
+pub struct EncryptArgs {
+    /// The file to encrypt.
+    pub file: PathBuf,
+    /// File holding the key (base64 or hex).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: PathBuf,
+    /// Output (default: FILE.rbk).
+    #[arg(long, short = 'o', value_name = "OUT")]
+    pub output: Option<PathBuf>,
+}
+
+/// Arguments of `runbook decrypt`.
+#[derive(Debug, clap::Args)]
+pub struct DecryptArgs {
+    /// The encrypted object.
+    pub file: PathBuf,
+    /// File holding a key (repeatable: the object's key id picks the right one).
+    #[arg(long = "key-file", value_name = "FILE", required = true)]
+    pub key_files: Vec<PathBuf>,
+    /// Output (default: FILE without .rbk).
+    #[arg(long, short = 'o', value_name = "OUT")]
+    pub output: Option<PathBuf>,
+}
+
+/// Arguments of `runbook verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The set's folder or URL.
+    pub set: String,
+    /// File holding a key (repeatable).
+    #[arg(long = "key-file", value_name = "FILE")]
+    pub key_files: Vec<PathBuf>,
+}
+
+/// Arguments of `runbook restore-files`.
+#[derive(Debug, clap::Args)]
+pub struct RestoreFilesArgs {
+    /// The set's folder or URL.
+    pub set: String,
+    /// The folder to restore into.
+    pub target: PathBuf,
+    /// File holding a key (repeatable).
+    #[arg(long = "key-file", value_name = "FILE", required = true)]
+    pub key_files: Vec<PathBuf>,
+    /// Restore only these archive paths or folders (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub only: Vec<String>,
+    /// Replace existing files without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
 /// Formats of `runbook api`.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum ApiFormat {
@@ -150,6 +233,11 @@ pub fn main() -> i32 {
         Command::Check(args) => report(check::check(args)),
         Command::List(args) => report(list::list(args)),
         Command::Api(args) => report(api::api(args)),
+        Command::Keygen(args) => report(recover::keygen(args)),
+        Command::Encrypt(args) => report(recover::encrypt(args)),
+        Command::Decrypt(args) => report(recover::decrypt(args)),
+        Command::Verify(args) => report(recover::verify_set(args)),
+        Command::RestoreFiles(args) => report(recover::restore(args)),
     }
 }
 

@@ -160,7 +160,9 @@ mod tests {
 
     #[test]
     fn round_trips_each_kind() {
-        let data: Vec<u8> = (0..200_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let data: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
         for c in ["zstd", "zstd:9", "gzip", "gzip:1", "none"] {
             let c = Compression::parse(c).unwrap();
             let mut w = c.compressor(Vec::new()).unwrap();

@@ -101,7 +101,8 @@ pub fn compare_trees(left: &Path, right: &Path) -> Result<Vec<String>> {
             let entries = std::fs::read_dir(&dir)
                 .map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
             for entry in entries {
-                let entry = entry.map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+                let entry =
+                    entry.map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
                 let path = entry.path();
                 let rel: Vec<String> = path
                     .strip_prefix(root)
@@ -115,14 +116,20 @@ pub fn compare_trees(left: &Path, right: &Path) -> Result<Vec<String>> {
                 let value = if meta.file_type().is_symlink() {
                     let target = std::fs::read_link(&path)
                         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-                    ("link".to_string(), target.to_string_lossy().as_bytes().to_vec())
+                    (
+                        "link".to_string(),
+                        target.to_string_lossy().as_bytes().to_vec(),
+                    )
                 } else if meta.is_dir() {
                     stack.push(path.clone());
                     ("dir".to_string(), Vec::new())
                 } else {
                     let bytes = std::fs::read(&path)
                         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-                    ("file".to_string(), crate::host::digest::sha256_hex(&bytes).into_bytes())
+                    (
+                        "file".to_string(),
+                        crate::host::digest::sha256_hex(&bytes).into_bytes(),
+                    )
                 };
                 out.insert(rel, value);
             }

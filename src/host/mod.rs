@@ -2,8 +2,8 @@
 //! them through the effect gate.
 
 pub mod archive;
-pub mod crypto;
 pub mod compress;
+pub mod crypto;
 pub mod digest;
 pub mod files;
 pub mod runtime;

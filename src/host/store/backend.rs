@@ -48,7 +48,9 @@ impl Backend {
         if let Some(path) = local {
             let path = std::path::PathBuf::from(&path);
             if path.as_os_str().is_empty() {
-                return Err(Error::usage("a file:// store needs a folder, e.g. file:///var/backups"));
+                return Err(Error::usage(
+                    "a file:// store needs a folder, e.g. file:///var/backups",
+                ));
             }
             let absolute = std::path::absolute(&path)
                 .map_err(|e| Error::io(format!("resolving {}", path.display()), e))?;
@@ -66,8 +68,10 @@ impl Backend {
             });
         }
         let scheme = url.split("://").next().unwrap_or_default();
-        Err(Error::usage(format!("unsupported store URL scheme \"{scheme}://\""))
-            .with_hint("use file:///path/to/folder or memory://"))
+        Err(
+            Error::usage(format!("unsupported store URL scheme \"{scheme}://\""))
+                .with_hint("use file:///path/to/folder or memory://"),
+        )
     }
 
     /// The store URL, safe to show (no credentials).

@@ -42,9 +42,9 @@ impl ChannelWriter {
         }
         let chunk = self.buffer.split().freeze();
         self.buffer.reserve(CHUNK);
-        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
-            io::Error::new(io::ErrorKind::BrokenPipe, "the upload stopped")
-        })
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the upload stopped"))
     }
 
     /// Sends what is buffered and closes the stream.
@@ -134,7 +134,9 @@ mod tests {
             let w = ChannelWriter::new(tx);
             w.fail(io::Error::other("disk on fire"));
         });
-        let err = ChannelReader::new(rx).read_to_end(&mut Vec::new()).unwrap_err();
+        let err = ChannelReader::new(rx)
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
         assert!(err.to_string().contains("disk on fire"));
     }
 }

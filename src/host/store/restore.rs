@@ -120,7 +120,13 @@ fn corrupted_file(set: &str, path: &str) -> Error {
 
 /// Reads every object of a set back, decrypting and checking every file against the manifest,
 /// without writing anything.
-pub fn verify(store: &Store, id: &SetId, manifest: &Manifest, keys: &[Key], control: &Control) -> Result<VerifyReport> {
+pub fn verify(
+    store: &Store,
+    id: &SetId,
+    manifest: &Manifest,
+    keys: &[Key],
+    control: &Control,
+) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
     let set_name = store.backend().describe(&id.path());
     for object in &manifest.objects {
@@ -218,6 +224,12 @@ pub fn restore_files(
     let files = manifest.files.clone();
     let target = target.to_path_buf();
     read_object(store, id, object, keys, control, move |plain| {
-        restore_into(plain, &target, &files, only.as_deref(), std::time::SystemTime::now())
+        restore_into(
+            plain,
+            &target,
+            &files,
+            only.as_deref(),
+            std::time::SystemTime::now(),
+        )
     })
 }
