@@ -439,6 +439,174 @@ pub mod storage_api {
         Ok(set_map(store, &set))
     }
 
+    /// How old the newest complete set called `name` is, for RPO checks:
+    /// `#{ id, created, seconds, hours, text }`, or `()` when there is no complete set.
+    ///
+    /// **Effect:** Read.
+    ///
+    /// ```rhai
+    /// let age = store.latest_age("app-data");
+    /// if age == () || age.hours >= 24 { target_missed("app-data backup older than the 24h RPO"); }
+    /// ```
+    #[rhai_fn(global, name = "latest_age", return_raw)]
+    pub fn latest_age(store: &mut Store, name: &str) -> Res<Dynamic> {
+        let Some(set) = store.latest(name).map_err(to_rhai)? else {
+            return Ok(Dynamic::UNIT);
+        };
+        let age = (chrono::Utc::now() - set.id.created).max(chrono::Duration::zero());
+        let seconds = age.num_seconds();
+        let mut m = Map::new();
+        m.insert("id".into(), set.id.dir().into());
+        m.insert("created".into(), set.id.created.to_rfc3339().into());
+        m.insert("seconds".into(), (seconds as rhai::INT).into());
+        m.insert("hours".into(), (seconds as rhai::FLOAT / 3600.0).into());
+        m.insert(
+            "text".into(),
+            crate::context::output::short_duration(std::time::Duration::from_secs(seconds as u64))
+                .into(),
+        );
+        Ok(Dynamic::from_map(m))
+    }
+
+    /// Deletes whole sets called `name` that no retention rule keeps: `keep_last` (N newest),
+    /// `keep_within` (e.g. `"30d"` before the newest set), `keep_daily`, `keep_weekly`,
+    /// `keep_monthly` (newest set of each of the last N days/weeks/months). The newest complete
+    /// set is never deleted; incomplete sets are left to `cleanup_incomplete`. Returns
+    /// `#{ deleted: [ids], kept: [#{ id, reasons }] }`.
+    ///
+    /// **Effect:** Destructive (the plan names every set that goes and why each kept set stays).
+    ///
+    /// ```rhai
+    /// store.prune("app-data", #{ keep_within: "30d", keep_last: 7 });
+    /// ```
+    #[rhai_fn(global, name = "prune", return_raw)]
+    pub fn prune(call: NativeCallContext, store: &mut Store, name: &str, policy: Map) -> Res<Map> {
+        let context = context(&call)?;
+        let options = Options::new(
+            "prune policy",
+            policy,
+            &["keep_last", "keep_within", "keep_daily", "keep_weekly", "keep_monthly"],
+        )
+        .map_err(to_rhai)?;
+        let count = |key: &str| -> Result<Option<usize>, Box<rhai::EvalAltResult>> {
+            match options.int(key).map_err(to_rhai)? {
+                Some(n) if n < 0 => Err(to_rhai(Error::usage(format!(
+                    "prune policy: `{key}` cannot be negative"
+                )))),
+                other => Ok(other.map(|n| n as usize)),
+            }
+        };
+        let policy = crate::host::store::retention::Policy {
+            keep_last: count("keep_last")?,
+            keep_within: options.duration("keep_within").map_err(to_rhai)?,
+            keep_daily: count("keep_daily")?,
+            keep_weekly: count("keep_weekly")?,
+            keep_monthly: count("keep_monthly")?,
+        };
+        let verdicts = store.retention(name, &policy).map_err(to_rhai)?;
+        let mut kept = rhai::Array::new();
+        let mut doomed = Vec::new();
+        for (set, verdict) in &verdicts {
+            if verdict.keep() {
+                let mut m = Map::new();
+                m.insert("id".into(), set.id.dir().into());
+                m.insert(
+                    "reasons".into(),
+                    verdict
+                        .reasons
+                        .iter()
+                        .cloned()
+                        .map(Dynamic::from)
+                        .collect::<rhai::Array>()
+                        .into(),
+                );
+                kept.push(m.into());
+            } else {
+                doomed.push(set.id.clone());
+            }
+        }
+        let result = |deleted: &[crate::host::store::layout::SetId]| {
+            let mut m = Map::new();
+            m.insert(
+                "deleted".into(),
+                deleted
+                    .iter()
+                    .map(|id| Dynamic::from(id.dir()))
+                    .collect::<rhai::Array>()
+                    .into(),
+            );
+            m.insert("kept".into(), kept.clone().into());
+            m
+        };
+        if doomed.is_empty() {
+            context.log("info", &format!("prune \"{name}\": nothing to delete ({} sets kept)", verdicts.len()));
+            return Ok(result(&[]));
+        }
+        let kept_text: Vec<String> = verdicts
+            .iter()
+            .filter(|(_, v)| v.keep())
+            .map(|(s, v)| format!("{} ({})", s.id.dir(), v.reasons.join(", ")))
+            .collect();
+        let action = format!(
+            "delete {} set(s) of \"{name}\" from {}: {}; keeping {}",
+            doomed.len(),
+            store.url(),
+            doomed.iter().map(|id| id.dir()).collect::<Vec<_>>().join(", "),
+            kept_text.join("; ")
+        );
+        context
+            .effect(Effect::Destructive, &action, || result(&doomed), || {
+                for id in &doomed {
+                    context.checkpoint()?;
+                    store.delete_set(id)?;
+                }
+                Ok(result(&doomed))
+            })
+            .map_err(to_rhai)
+    }
+
+    /// Deletes incomplete sets called `name` (backups that never finished, so no manifest)
+    /// started more than `older_than` ago (e.g. `"1d"`; younger ones may still be running).
+    /// Returns the deleted ids.
+    ///
+    /// **Effect:** Destructive.
+    ///
+    /// ```rhai
+    /// store.cleanup_incomplete("app-data", "1d");
+    /// ```
+    #[rhai_fn(global, name = "cleanup_incomplete", return_raw)]
+    pub fn cleanup_incomplete(
+        call: NativeCallContext,
+        store: &mut Store,
+        name: &str,
+        older_than: &str,
+    ) -> Res<rhai::Array> {
+        let context = context(&call)?;
+        let older_than =
+            crate::engine::metadata::parse_duration("cleanup_incomplete", older_than).map_err(to_rhai)?;
+        let stale = store
+            .stale_incomplete(name, older_than, chrono::Utc::now())
+            .map_err(to_rhai)?;
+        let ids: rhai::Array = stale.iter().map(|s| Dynamic::from(s.id.dir())).collect();
+        if stale.is_empty() {
+            return Ok(ids);
+        }
+        let action = format!(
+            "delete {} incomplete set(s) of \"{name}\" from {}: {}",
+            stale.len(),
+            store.url(),
+            stale.iter().map(|s| s.id.dir()).collect::<Vec<_>>().join(", ")
+        );
+        context
+            .effect(Effect::Destructive, &action, || ids.clone(), || {
+                for set in &stale {
+                    store.delete_set(&set.id)?;
+                }
+                Ok(ids.clone())
+            })
+            .map_err(to_rhai)
+    }
+
     /// Reads a set back and checks everything — stored checksums, every encrypted segment,
     /// every file's SHA-256 against the manifest — without extracting. `key` may be one key or an
     /// array of keys (rotation). Returns `#{ objects, stored_bytes, files, file_bytes }`.

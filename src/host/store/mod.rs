@@ -11,6 +11,7 @@ pub mod bridge;
 pub mod layout;
 pub mod manifest;
 pub mod restore;
+pub mod retention;
 
 use chrono::{DateTime, Utc};
 
@@ -145,6 +146,50 @@ impl Store {
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
+    }
+
+    /// Deletes a set: the manifest first, so a deletion cut short leaves an incomplete set (which
+    /// `cleanup_incomplete` removes), never a complete-looking set with objects missing.
+    pub fn delete_set(&self, id: &SetId) -> Result<usize> {
+        block_on(async {
+            let manifest = format!("{}/{MANIFEST}", id.path());
+            if self.backend.get_bytes(&manifest).await?.is_some() {
+                self.backend.delete_prefix(&manifest).await?;
+            }
+            self.backend.delete_prefix(&id.path()).await
+        })
+    }
+
+    /// What a retention policy does to the complete sets called `name`: each set with its
+    /// verdict (newest first). Nothing is deleted here.
+    pub fn retention(
+        &self,
+        name: &str,
+        policy: &retention::Policy,
+    ) -> Result<Vec<(SetInfo, retention::Verdict)>> {
+        let complete: Vec<SetInfo> = self.list(name)?.into_iter().filter(SetInfo::complete).collect();
+        let created: Vec<DateTime<Utc>> = complete.iter().map(|s| s.id.created).collect();
+        let verdicts = policy.apply(&created)?;
+        Ok(verdicts
+            .into_iter()
+            .map(|v| (complete[v.index].clone(), v))
+            .collect())
+    }
+
+    /// Incomplete sets called `name` started more than `older_than` ago (younger ones may be
+    /// backups still running).
+    pub fn stale_incomplete(
+        &self,
+        name: &str,
+        older_than: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SetInfo>> {
+        let limit = now - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
+        Ok(self
+            .list(name)?
+            .into_iter()
+            .filter(|s| !s.complete() && s.id.created < limit)
+            .collect())
     }
 
     /// Age of the newest complete set, for RPO checks.
