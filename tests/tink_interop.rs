@@ -17,9 +17,15 @@ use std::process::{Command, Output, Stdio};
 use runbook::host::crypto::segment::FIRST_PLAINTEXT_SEGMENT_LEN;
 use runbook::host::crypto::{decrypt_stream, encrypt_stream, Envelope, Key, ENVELOPE_LEN};
 
-/// Plaintext sizes checked in each direction: empty, one byte, three segments, and just over
-/// one segment.
-const SIZES: [usize; 4] = [0, 1, 3_000_000, FIRST_PLAINTEXT_SEGMENT_LEN + 1];
+/// Plaintext sizes checked in each direction: empty, one byte, exactly one full segment, just
+/// over one segment, and three segments.
+const SIZES: [usize; 5] = [
+    0,
+    1,
+    FIRST_PLAINTEXT_SEGMENT_LEN,
+    FIRST_PLAINTEXT_SEGMENT_LEN + 1,
+    3_000_000,
+];
 
 /// The interop script, relative to the repository root.
 const SCRIPT: &str = "tests/support/tink_interop.py";

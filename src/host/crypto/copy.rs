@@ -87,14 +87,17 @@ pub fn decrypt_stream<R: Read, W: Write>(
 }
 
 /// The runbook [`Error`] inside `err` if there is one (keeping its hint), else an I/O error
-/// described by `what`.
+/// described by `what`, with a hint on where to look.
 fn from_io(what: &str, err: io::Error) -> Error {
     match err
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<Error>())
     {
         Some(inner) => inner.clone(),
-        None => Error::io(what, err),
+        None => Error::io(what, err).with_hint(
+            "check the source or destination (free space, permissions, network) and run the \
+             step again",
+        ),
     }
 }
 
@@ -113,5 +116,51 @@ impl<W: Write> Write for CountingWriter<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that always fails, like a full disk.
+    struct FullDisk;
+
+    impl Write for FullDisk {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::new(io::ErrorKind::StorageFull, "no space left"))
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn io_failures_name_the_side_and_carry_a_hint() {
+        let key = Key::from_bytes([1; 32]);
+        let err = encrypt_stream(&b"data"[..], FullDisk, &key).unwrap_err();
+        assert!(
+            err.message().starts_with("writing the encrypted object"),
+            "{err}"
+        );
+        assert!(err.hint().is_some());
+        let mut object = Vec::new();
+        encrypt_stream(&b"data"[..], &mut object, &key).unwrap();
+        let err = decrypt_stream(&object[..], FullDisk, &[key]).unwrap_err();
+        assert!(
+            err.message().starts_with("writing the decrypted data"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn format_failures_keep_their_own_message_and_hint() {
+        let err = decrypt_stream(&b"not encrypted at all"[..], io::sink(), &[]).unwrap_err();
+        assert!(
+            err.message().starts_with("not a runbook encrypted object"),
+            "{err}"
+        );
+        assert!(err.hint().unwrap().contains("RBKE"), "{err}");
     }
 }

@@ -229,6 +229,12 @@ mod tests {
     }
 
     #[test]
+    fn key_id_matches_the_documented_test_vector() {
+        let key = Key::from_bytes(std::array::from_fn(|i| i as u8));
+        assert_eq!(key.id().to_string(), "b8530dce38855b76");
+    }
+
+    #[test]
     fn generated_keys_differ() {
         let a = generate_key().unwrap();
         let b = generate_key().unwrap();

@@ -109,7 +109,8 @@ impl<W: Write> EncryptingWriter<W> {
         self.poisoned = false;
         self.ciphertext_len += (self.segment.len() + TAG_LEN) as u64;
         self.segment.clear();
-        self.index += 1;
+        // After a last segment nothing more is written (`finish` consumes the writer).
+        self.index = self.index.wrapping_add(1);
         Ok(())
     }
 }
@@ -255,6 +256,15 @@ impl<R: Read> DecryptingReader<R> {
                 )
             })?;
         let last = filled <= capacity;
+        if !last && index == u32::MAX {
+            return Err((
+                io::ErrorKind::InvalidData,
+                Error::failed(
+                    "the encrypted object has more than 2^32 segments, which no writer produces",
+                )
+                .with_hint(DAMAGED_HINT),
+            ));
+        }
         let len = if last {
             filled
         } else {
@@ -303,7 +313,7 @@ impl<R: Read> DecryptingReader<R> {
         self.ciphertext_len += len as u64;
         self.plaintext_len += self.end as u64;
         self.complete = last;
-        self.index = index.checked_add(1).unwrap_or(index);
+        self.index = index.wrapping_add(1);
         Ok(())
     }
 }
