@@ -383,3 +383,92 @@ fn cli_encrypt_then_decrypt_round_trips_and_a_bad_key_leaves_no_output() {
     );
     let _ = repo();
 }
+
+/// Copies the one real set to `count` sets dated one day apart, ending at the real one.
+fn age_sets(t: &Test, count: i64) -> Vec<String> {
+    let real = set_dirs(t)[0].clone();
+    let name = real.file_name().unwrap().to_string_lossy().to_string();
+    let created = chrono::NaiveDateTime::parse_from_str(&name[..18], "%Y-%m-%dT%H%M%SZ").unwrap();
+    let mut ids = Vec::new();
+    for day in 1..count {
+        let when = created - chrono::Duration::days(day);
+        let id = format!("{}-oldhost", when.format("%Y-%m-%dT%H%M%SZ"));
+        let dir = real.parent().unwrap().join(&id);
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(&real).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+        ids.push(id);
+    }
+    ids
+}
+
+#[test]
+fn prune_keeps_30_days_deletes_whole_older_sets_and_dry_run_shows_exactly_which() {
+    let t = project();
+    t.again(&["run", "backup.rhai"]).code(0);
+    let old = age_sets(&t, 45); // 45 sets: today and 44 older days
+    let t = t.file(
+        "prune.rhai",
+        r#"runbook(#{ title: "Prune" }); let s = storage("store");
+           let r = step("Prune", || s.prune("app-data", #{ keep_within: "30d" }));
+           log(`deleted=${r.deleted.len()} kept=${r.kept.len()}`);
+           let age = s.latest_age("app-data");
+           log(`age_hours_below_1=${age.hours < 1.0}`);"#,
+    );
+    let before = t.tree();
+    t.again(&["run", "--dry-run", "prune.rhai"])
+        .code(0)
+        .stdout_has("would delete 14 set(s) of \"app-data\"")
+        .stdout_has(&old[43])
+        .stdout_has("keep_within 30days")
+        .stdout_has("newest complete set");
+    assert_eq!(before, t.tree(), "a dry-run prune deletes nothing");
+    t.again(&["run", "prune.rhai"])
+        .code(2)
+        .stderr_has("no terminal to ask on");
+    assert_eq!(set_dirs(&t).len(), 45);
+    t.again(&["run", "prune.rhai", "--yes"])
+        .code(0)
+        .stdout_has("deleted=14 kept=31")
+        .stdout_has("age_hours_below_1=true");
+    let left = set_dirs(&t);
+    assert_eq!(left.len(), 31);
+    assert!(
+        !t.path().join("store/app-data").join(&old[43]).exists(),
+        "whole set removed"
+    );
+}
+
+#[test]
+fn cleanup_incomplete_removes_only_old_unfinished_sets() {
+    let t = project();
+    t.again(&["run", "backup.rhai"]).code(0);
+    let t = t
+        .file(
+            "store/app-data/2020-01-01T000000Z-crashed/data.tar.zst.rbk",
+            "partial",
+        )
+        .file(
+            "store/app-data/2099-01-01T000000Z-running/data.tar.zst.rbk",
+            "partial",
+        )
+        .file(
+            "cleanup.rhai",
+            r#"runbook(#{ title: "Clean" }); let s = storage("store");
+               log(`removed ${s.cleanup_incomplete("app-data", "1d")}`);"#,
+        );
+    t.again(&["run", "cleanup.rhai", "--yes"])
+        .code(0)
+        .stdout_has("removed [\"2020-01-01T000000Z-crashed\"]");
+    assert!(!t
+        .path()
+        .join("store/app-data/2020-01-01T000000Z-crashed")
+        .exists());
+    assert!(t
+        .path()
+        .join("store/app-data/2099-01-01T000000Z-running")
+        .exists());
+    assert_eq!(set_dirs(&t).len(), 2);
+}

@@ -485,7 +485,13 @@ pub mod storage_api {
         let options = Options::new(
             "prune policy",
             policy,
-            &["keep_last", "keep_within", "keep_daily", "keep_weekly", "keep_monthly"],
+            &[
+                "keep_last",
+                "keep_within",
+                "keep_daily",
+                "keep_weekly",
+                "keep_monthly",
+            ],
         )
         .map_err(to_rhai)?;
         let count = |key: &str| -> Result<Option<usize>, Box<rhai::EvalAltResult>> {
@@ -539,7 +545,13 @@ pub mod storage_api {
             m
         };
         if doomed.is_empty() {
-            context.log("info", &format!("prune \"{name}\": nothing to delete ({} sets kept)", verdicts.len()));
+            context.log(
+                "info",
+                &format!(
+                    "prune \"{name}\": nothing to delete ({} sets kept)",
+                    verdicts.len()
+                ),
+            );
             return Ok(result(&[]));
         }
         let kept_text: Vec<String> = verdicts
@@ -551,17 +563,26 @@ pub mod storage_api {
             "delete {} set(s) of \"{name}\" from {}: {}; keeping {}",
             doomed.len(),
             store.url(),
-            doomed.iter().map(|id| id.dir()).collect::<Vec<_>>().join(", "),
+            doomed
+                .iter()
+                .map(|id| id.dir())
+                .collect::<Vec<_>>()
+                .join(", "),
             kept_text.join("; ")
         );
         context
-            .effect(Effect::Destructive, &action, || result(&doomed), || {
-                for id in &doomed {
-                    context.checkpoint()?;
-                    store.delete_set(id)?;
-                }
-                Ok(result(&doomed))
-            })
+            .effect(
+                Effect::Destructive,
+                &action,
+                || result(&doomed),
+                || {
+                    for id in &doomed {
+                        context.checkpoint()?;
+                        store.delete_set(id)?;
+                    }
+                    Ok(result(&doomed))
+                },
+            )
             .map_err(to_rhai)
     }
 
@@ -582,8 +603,8 @@ pub mod storage_api {
         older_than: &str,
     ) -> Res<rhai::Array> {
         let context = context(&call)?;
-        let older_than =
-            crate::engine::metadata::parse_duration("cleanup_incomplete", older_than).map_err(to_rhai)?;
+        let older_than = crate::engine::metadata::parse_duration("cleanup_incomplete", older_than)
+            .map_err(to_rhai)?;
         let stale = store
             .stale_incomplete(name, older_than, chrono::Utc::now())
             .map_err(to_rhai)?;
@@ -595,15 +616,24 @@ pub mod storage_api {
             "delete {} incomplete set(s) of \"{name}\" from {}: {}",
             stale.len(),
             store.url(),
-            stale.iter().map(|s| s.id.dir()).collect::<Vec<_>>().join(", ")
+            stale
+                .iter()
+                .map(|s| s.id.dir())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         context
-            .effect(Effect::Destructive, &action, || ids.clone(), || {
-                for set in &stale {
-                    store.delete_set(&set.id)?;
-                }
-                Ok(ids.clone())
-            })
+            .effect(
+                Effect::Destructive,
+                &action,
+                || ids.clone(),
+                || {
+                    for set in &stale {
+                        store.delete_set(&set.id)?;
+                    }
+                    Ok(ids.clone())
+                },
+            )
             .map_err(to_rhai)
     }
 

@@ -57,15 +57,18 @@ fn produce(
         let what = what.to_string();
         move |e: std::io::Error| Error::io(&what, e)
     };
+    // tar → compression → [plain SHA-256] → encryption → [stored SHA-256] → channel. The plain
+    // checksum covers the decrypted object (the compressed archive): what `runbook decrypt`
+    // writes, so it can be checked with `sha256sum` during a manual recovery.
     let stored = HashingWriter::new(out);
     let encrypted = EncryptingWriter::new(stored, key).map_err(io("starting encryption"))?;
-    let compressed = compression.compressor(encrypted)?;
-    let plain = HashingWriter::new(compressed);
-    let (plain, files) = write_tar(selection, plain, &mut |n| {
+    let plain = HashingWriter::new(encrypted);
+    let compressed = compression.compressor(plain)?;
+    let (compressed, files) = write_tar(selection, compressed, &mut |n| {
         plain_done.fetch_add(n, Ordering::Relaxed);
     })?;
-    let (compressed, plain_sha256, plain_size) = plain.finish();
-    let encrypted = compressed.finish().map_err(io("finishing compression"))?;
+    let plain = compressed.finish().map_err(io("finishing compression"))?;
+    let (encrypted, plain_sha256, plain_size) = plain.finish();
     let stored = encrypted.finish().map_err(io("finishing encryption"))?;
     let (mut out, stored_sha256, stored_size) = stored.finish();
     out.flush().map_err(io("flushing"))?;

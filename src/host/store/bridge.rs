@@ -13,6 +13,9 @@ pub const CHUNK: usize = 1 << 20;
 /// How many chunks may wait in a channel.
 pub const CAPACITY: usize = 4;
 
+/// The error a writer gets when the receiving stage has stopped (it reports its own error).
+pub const RECEIVER_GONE: &str = "the next stage of the pipeline stopped";
+
 /// A chunk, or the error that ended the stream.
 pub type Chunk = io::Result<Bytes>;
 

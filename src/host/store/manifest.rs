@@ -26,9 +26,9 @@ pub struct ObjectRecord {
     pub stored_size: u64,
     /// SHA-256 of the stored bytes, hex.
     pub stored_sha256: String,
-    /// Bytes of the plaintext stream (the uncompressed archive or dump).
+    /// Bytes of the decrypted object (the compressed archive or dump, e.g. `data.tar.zst`).
     pub plain_size: u64,
-    /// SHA-256 of the plaintext stream, hex.
+    /// SHA-256 of the decrypted object, hex: what `runbook decrypt` (or Python tink) produces.
     pub plain_sha256: String,
 }
 

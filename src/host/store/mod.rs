@@ -167,7 +167,11 @@ impl Store {
         name: &str,
         policy: &retention::Policy,
     ) -> Result<Vec<(SetInfo, retention::Verdict)>> {
-        let complete: Vec<SetInfo> = self.list(name)?.into_iter().filter(SetInfo::complete).collect();
+        let complete: Vec<SetInfo> = self
+            .list(name)?
+            .into_iter()
+            .filter(SetInfo::complete)
+            .collect();
         let created: Vec<DateTime<Utc>> = complete.iter().map(|s| s.id.created).collect();
         let verdicts = policy.apply(&created)?;
         Ok(verdicts

@@ -13,7 +13,7 @@ use std::path::Path;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
-use super::bridge::{self, ChannelReader};
+use super::bridge::{self, ChannelReader, ChannelWriter};
 use super::layout::SetId;
 use super::manifest::{Manifest, ObjectRecord};
 use super::Store;
@@ -37,61 +37,93 @@ pub struct VerifyReport {
     pub file_bytes: u64,
 }
 
-/// Streams one object of a set into a synchronous consumer running on a worker thread.
-/// The consumer gets a reader of the decrypted, decompressed plaintext.
+/// Whether a read checks the stream checksums (stored bytes and decrypted object) in addition
+/// to what decryption itself authenticates. Verification does; a restore relies on the
+/// authenticated encryption plus every file's SHA-256, and saves two passes over the data.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StreamChecks {
+    Full,
+    Authenticated,
+}
+
+/// Streams one object of a set into a synchronous consumer. Three stages run at once: the
+/// download (async runtime), decryption and decompression (a worker thread), and the consumer
+/// (another worker thread), joined by bounded channels.
 fn read_object<T: Send + 'static>(
     store: &Store,
     id: &SetId,
     object: &ObjectRecord,
     keys: &[Key],
     control: &Control,
+    checks: StreamChecks,
     consume: impl FnOnce(&mut dyn Read) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     let backend = store.backend();
     let relative = format!("{}/{}", id.path(), object.name);
     let where_ = backend.describe(&relative);
     let (tx, rx) = bridge::channel();
-    let worker = {
+    let (plain_tx, plain_rx) = bridge::channel();
+    let decrypter = {
         let keys = keys.to_vec();
         let compression = object.compression;
         let expected_plain = object.plain_sha256.clone();
         let where_ = where_.clone();
-        std::thread::spawn(move || -> Result<T> {
-            let decrypted = DecryptingReader::new(ChannelReader::new(rx), &keys)
-                .map_err(|e| Error::failed(format!("{where_}: {e}")))?;
-            let decompressed = compression.decompressor(decrypted)?;
-            let mut plain = HashingReader::new(decompressed);
-            let value = consume(&mut plain)?;
-            std::io::copy(&mut plain, &mut std::io::sink())
-                .map_err(|e| Error::failed(format!("{where_}: {e}")))?;
-            let (sha, _) = plain.digest();
-            if sha != expected_plain {
-                return Err(Error::failed(format!(
-                    "{where_}: the decrypted archive does not match the manifest checksum"
-                )));
+        std::thread::spawn(move || -> Result<()> {
+            let mut out = ChannelWriter::new(plain_tx);
+            let run = |out: &mut ChannelWriter| -> Result<()> {
+                let decrypted = DecryptingReader::new(ChannelReader::new(rx), &keys)
+                    .map_err(|e| Error::failed(format!("{where_}: {e}")))?;
+                let mut plain = HashingReader::new(decrypted);
+                {
+                    let mut decompressed = compression.decompressor(&mut plain)?;
+                    std::io::copy(&mut decompressed, out)
+                        .map_err(|e| Error::failed(format!("{where_}: {e}")))?;
+                }
+                std::io::copy(&mut plain, &mut std::io::sink())
+                    .map_err(|e| Error::failed(format!("{where_}: {e}")))?;
+                if checks == StreamChecks::Full && plain.digest().0 != expected_plain {
+                    return Err(Error::failed(format!(
+                        "{where_}: the decrypted object does not match the manifest checksum"
+                    )));
+                }
+                Ok(())
+            };
+            match run(&mut out) {
+                Ok(()) => out
+                    .finish()
+                    .map_err(|e| Error::failed(format!("{where_}: {e}"))),
+                Err(e) => {
+                    out.fail(std::io::Error::other(e.message().to_string()));
+                    Err(e)
+                }
             }
-            Ok(value)
         })
     };
+    let consumer = std::thread::spawn(move || -> Result<T> {
+        let mut plain = ChannelReader::new(plain_rx);
+        consume(&mut plain)
+    });
     let mut transfer = control.transfer(&format!("read {relative}"), Some(object.stored_size));
     // `tx` moves into the download so the channel closes when it ends.
     let downloaded: Result<()> = block_on(async move {
         let mut stream = backend.get_stream(&relative).await?;
-        let mut hasher = Sha256::new();
+        let mut hasher = (checks == StreamChecks::Full).then(Sha256::new);
         let mut size = 0u64;
         while let Some(chunk) = stream.next().await {
             control.check()?;
             let chunk = chunk.map_err(|e| Error::failed(format!("reading {where_}: {e}")))?;
-            hasher.update(&chunk);
+            if let Some(h) = hasher.as_mut() {
+                h.update(&chunk);
+            }
             size += chunk.len() as u64;
             transfer.advance(chunk.len() as u64);
             if tx.send(Ok(chunk)).await.is_err() {
-                // The consumer stopped early; its error explains why.
+                // A later stage stopped early; its error explains why.
                 return Ok(());
             }
         }
-        let sha = hex::encode(hasher.finalize());
-        if sha != object.stored_sha256 || size != object.stored_size {
+        let sha_differs = hasher.is_some_and(|h| hex::encode(h.finalize()) != object.stored_sha256);
+        if sha_differs || size != object.stored_size {
             let msg = format!(
                 "stored object {where_} is corrupted: its SHA-256 or size differs from the manifest"
             );
@@ -102,12 +134,21 @@ fn read_object<T: Send + 'static>(
         }
         Ok(())
     });
-    let consumed = worker
+    let decrypted = decrypter
+        .join()
+        .unwrap_or_else(|_| Err(Error::failed("the decryption worker crashed")));
+    let consumed = consumer
         .join()
         .unwrap_or_else(|_| Err(Error::failed("the restore worker crashed")));
-    match (downloaded, consumed) {
-        (Err(e), _) => Err(e),
-        (Ok(()), result) => result,
+    // Report the root cause: a failed download first (it never fails because of a later stage);
+    // then a decryption error, unless it only says the consumer stopped (which has the reason).
+    match (downloaded, decrypted, consumed) {
+        (Err(e), _, _) => Err(e),
+        (Ok(()), Err(e), Err(consumer)) if e.message().contains(bridge::RECEIVER_GONE) => {
+            Err(consumer)
+        }
+        (Ok(()), Err(e), _) => Err(e),
+        (Ok(()), Ok(()), result) => result,
     }
 }
 
@@ -132,9 +173,15 @@ pub fn verify(
     for object in &manifest.objects {
         let files = manifest.files.clone();
         let set = set_name.clone();
-        let (count, bytes) = read_object(store, id, object, keys, control, move |plain| {
-            check_archive(plain, &files, &set)
-        })?;
+        let (count, bytes) = read_object(
+            store,
+            id,
+            object,
+            keys,
+            control,
+            StreamChecks::Full,
+            move |plain| check_archive(plain, &files, &set),
+        )?;
         report.objects += 1;
         report.stored_bytes += object.stored_size;
         report.files += count;
@@ -223,13 +270,21 @@ pub fn restore_files(
     };
     let files = manifest.files.clone();
     let target = target.to_path_buf();
-    read_object(store, id, object, keys, control, move |plain| {
-        restore_into(
-            plain,
-            &target,
-            &files,
-            only.as_deref(),
-            std::time::SystemTime::now(),
-        )
-    })
+    read_object(
+        store,
+        id,
+        object,
+        keys,
+        control,
+        StreamChecks::Authenticated,
+        move |plain| {
+            restore_into(
+                plain,
+                &target,
+                &files,
+                only.as_deref(),
+                std::time::SystemTime::now(),
+            )
+        },
+    )
 }

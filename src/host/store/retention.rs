@@ -19,6 +19,9 @@ use chrono::{DateTime, Datelike, Utc};
 
 use crate::error::{Error, Result};
 
+/// Names the calendar bucket (day, ISO week, month) a time falls in.
+type BucketOf = fn(&DateTime<Utc>) -> String;
+
 /// A retention policy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
@@ -75,7 +78,7 @@ impl Policy {
                 reasons: Vec::new(),
             })
             .collect();
-        verdicts.sort_by(|a, b| b.created.cmp(&a.created));
+        verdicts.sort_by_key(|v| std::cmp::Reverse(v.created));
         let Some(newest) = verdicts.first().map(|v| v.created) else {
             return Ok(verdicts);
         };
@@ -86,8 +89,8 @@ impl Policy {
             }
         }
         if let Some(within) = self.keep_within {
-            let limit = newest
-                - chrono::Duration::from_std(within).unwrap_or(chrono::Duration::MAX);
+            let limit =
+                newest - chrono::Duration::from_std(within).unwrap_or(chrono::Duration::MAX);
             for v in verdicts.iter_mut().filter(|v| v.created >= limit) {
                 v.reasons.push(format!(
                     "keep_within {}",
@@ -95,13 +98,17 @@ impl Policy {
                 ));
             }
         }
-        let buckets: [(&str, Option<usize>, fn(&DateTime<Utc>) -> String); 3] = [
-            ("keep_daily", self.keep_daily, |t| t.format("%Y-%m-%d").to_string()),
+        let buckets: [(&str, Option<usize>, BucketOf); 3] = [
+            ("keep_daily", self.keep_daily, |t| {
+                t.format("%Y-%m-%d").to_string()
+            }),
             ("keep_weekly", self.keep_weekly, |t| {
                 let w = t.iso_week();
                 format!("{}-W{:02}", w.year(), w.week())
             }),
-            ("keep_monthly", self.keep_monthly, |t| t.format("%Y-%m").to_string()),
+            ("keep_monthly", self.keep_monthly, |t| {
+                t.format("%Y-%m").to_string()
+            }),
         ];
         for (rule, count, bucket_of) in buckets {
             let Some(n) = count else { continue };
@@ -139,7 +146,10 @@ mod tests {
         let verdicts = policy.apply(&sets).unwrap();
         let kept = verdicts.iter().filter(|v| v.keep()).count();
         assert_eq!(kept, 31, "day 0 through day 30");
-        assert!(verdicts.iter().filter(|v| !v.keep()).all(|v| v.created < days_ago(30)));
+        assert!(verdicts
+            .iter()
+            .filter(|v| !v.keep())
+            .all(|v| v.created < days_ago(30)));
     }
 
     #[test]
