@@ -108,6 +108,51 @@ pub fn check_key_matches(keys: &[Key], manifest: &Manifest, set: &str) -> Result
     .with_hint("supply the key that made this backup (an older key, if keys were rotated)"))
 }
 
+/// Decodes `storage(url, #{...})` options; credentials must be `Secret` values.
+pub fn store_options(map: Map) -> Result<crate::host::store::backend::StoreOptions> {
+    use crate::bindings::options::Options;
+    use crate::context::secrets::Secret;
+    const KEYS: &[&str] = &[
+        "endpoint",
+        "region",
+        "access_key",
+        "secret_key",
+        "session_token",
+        "allow_http",
+        "virtual_hosted",
+        "retries",
+        "retry_timeout",
+        "supabase_project",
+    ];
+    let secret = |key: &str| -> Result<Option<Secret>> {
+        match map.get(key).filter(|v| !v.is_unit()) {
+            None => Ok(None),
+            Some(v) => v.read_lock::<Secret>().map(|s| Some(s.clone())).ok_or_else(|| {
+                Error::usage(format!(
+                    "storage option `{key}` must come from secret(\"NAME\"), not from the script text"
+                ))
+                .with_hint("put the value in .env or the environment and write secret(\"NAME\")")
+            }),
+        }
+    };
+    let access_key = secret("access_key")?;
+    let secret_key = secret("secret_key")?;
+    let session_token = secret("session_token")?;
+    let options = Options::new("storage options", map, KEYS)?;
+    Ok(crate::host::store::backend::StoreOptions {
+        endpoint: options.string("endpoint")?,
+        region: options.string("region")?,
+        access_key,
+        secret_key,
+        session_token,
+        allow_http: options.bool("allow_http")?.unwrap_or(false),
+        virtual_hosted: options.bool("virtual_hosted")?.unwrap_or(false),
+        retries: options.int("retries")?.map(|n| n.max(0) as usize),
+        retry_timeout: options.duration("retry_timeout")?,
+        supabase_project: options.string("supabase_project")?,
+    })
+}
+
 /// The run's context for a binding.
 pub fn context(
     call: &NativeCallContext,
@@ -279,13 +324,33 @@ pub mod storage_api {
     /// ```
     #[rhai_fn(name = "storage", return_raw)]
     pub fn storage(call: NativeCallContext, url: &str) -> Res<Store> {
+        storage_with(call, url, Map::new())
+    }
+
+    /// Opens an object-storage backup store `s3://bucket/prefix` (AWS S3, Supabase Storage,
+    /// Cloudflare R2, MinIO, Hetzner Object Storage, any S3-compatible service). Options:
+    /// `endpoint`, `region`, `access_key`, `secret_key`, `session_token` (credentials only as
+    /// `secret(...)` values; without them the standard `AWS_*` environment is used),
+    /// `allow_http` (for local servers), `virtual_hosted` (default: path-style),
+    /// `retries` (default 6), `retry_timeout` (default `"90s"`), and `supabase_project` (a
+    /// project ref: sets the Supabase Storage S3 endpoint; give `region` too). Unknown options
+    /// are errors.
+    ///
+    /// ```rhai
+    /// let store = storage("s3://backups/mt5", #{ supabase_project: env("SUPABASE_PROJECT_REF"),
+    ///     region: env("SUPABASE_REGION"), access_key: secret("BACKUP_S3_KEY"),
+    ///     secret_key: secret("BACKUP_S3_SECRET") });
+    /// ```
+    #[rhai_fn(name = "storage", return_raw)]
+    pub fn storage_with(call: NativeCallContext, url: &str, options: Map) -> Res<Store> {
         let context = context(&call)?;
         let url = if url.contains("://") || std::path::Path::new(url).is_absolute() {
             url.to_string()
         } else {
             script_path(&context, url).display().to_string()
         };
-        Store::open(&url).map_err(to_rhai)
+        let options = super::store_options(options).map_err(to_rhai)?;
+        Store::open_with(&url, &options).map_err(to_rhai)
     }
 
     /// The store URL.

@@ -51,6 +51,14 @@ impl Test {
         self
     }
 
+    /// Writes a file into an existing project (parents created), keeping the builder usable.
+    pub fn put(&self, path: &str, contents: &str) -> &Self {
+        let full = self.dir.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, contents).unwrap();
+        self
+    }
+
     /// Copies a file from the repository into the project at the same relative path.
     pub fn repo_file(self, path: &str) -> Self {
         let text = std::fs::read_to_string(repo().join(path)).unwrap();

@@ -7,12 +7,66 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
+use crate::context::secrets::Secret;
 use crate::error::{Error, Result};
+
+/// Settings for object-storage backends (`s3://`). `file://` and `memory://` take none.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// Service endpoint, e.g. `https://<ref>.supabase.co/storage/v1/s3` or `http://127.0.0.1:9000`.
+    pub endpoint: Option<String>,
+    /// Region (Supabase: the project's region; MinIO/R2: often `us-east-1` / `auto`).
+    pub region: Option<String>,
+    /// Access key id.
+    pub access_key: Option<Secret>,
+    /// Secret access key.
+    pub secret_key: Option<Secret>,
+    /// Session token (temporary credentials).
+    pub session_token: Option<Secret>,
+    /// Allow plain `http://` endpoints (local servers, tests).
+    pub allow_http: bool,
+    /// Virtual-hosted-style addressing instead of path-style (path-style is the default).
+    pub virtual_hosted: bool,
+    /// Extra attempts after a transient failure (default 6).
+    pub retries: Option<usize>,
+    /// Give up retrying a request after this long (default 90 s).
+    pub retry_timeout: Option<std::time::Duration>,
+    /// Set from a Supabase project ref: endpoint and path-style.
+    pub supabase_project: Option<String>,
+}
+
+impl StoreOptions {
+    /// Whether any option was set (only `s3://` stores take options).
+    pub fn is_empty(&self) -> bool {
+        self.endpoint.is_none()
+            && self.region.is_none()
+            && self.access_key.is_none()
+            && self.secret_key.is_none()
+            && self.session_token.is_none()
+            && !self.allow_http
+            && !self.virtual_hosted
+            && self.retries.is_none()
+            && self.retry_timeout.is_none()
+            && self.supabase_project.is_none()
+    }
+}
+
+/// The Supabase Storage S3 endpoint of a project (path-style addressing is required there).
+pub fn supabase_endpoint(project_ref: &str) -> Result<String> {
+    if project_ref.len() != 20 || !project_ref.chars().all(|c| c.is_ascii_lowercase()) {
+        return Err(Error::usage(format!(
+            "\"{project_ref}\" is not a Supabase project ref (20 lowercase letters)"
+        ))
+        .with_hint("find it in the project URL: https://<ref>.supabase.co"));
+    }
+    Ok(format!("https://{project_ref}.supabase.co/storage/v1/s3"))
+}
 
 /// Part size for multipart uploads.
 pub const PART_SIZE: usize = 8 << 20;
@@ -29,6 +83,82 @@ pub struct Backend {
 }
 
 impl Backend {
+    /// Opens a store URL: `s3://bucket/prefix` (with `options`), `file:///var/backups` (or a
+    /// plain path) or `memory://`.
+    pub fn open_with(url: &str, options: &StoreOptions) -> Result<Backend> {
+        if let Some(rest) = url.strip_prefix("s3://") {
+            return Self::open_s3(url, rest, options);
+        }
+        if !options.is_empty() {
+            return Err(Error::usage(format!(
+                "storage options apply to s3:// stores only, not {url}"
+            )));
+        }
+        Self::open(url)
+    }
+
+    fn open_s3(url: &str, rest: &str, options: &StoreOptions) -> Result<Backend> {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(Error::usage(format!("{url}: no bucket name"))
+                .with_hint("write s3://BUCKET/optional/prefix"));
+        }
+        // Credentials: the options (from secret()), else the standard AWS_* environment.
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_virtual_hosted_style_request(options.virtual_hosted)
+            .with_allow_http(options.allow_http)
+            .with_retry(object_store::RetryConfig {
+                max_retries: options.retries.unwrap_or(6),
+                retry_timeout: options
+                    .retry_timeout
+                    .unwrap_or(std::time::Duration::from_secs(90)),
+                backoff: object_store::BackoffConfig::default(),
+            });
+        let endpoint = match (&options.supabase_project, &options.endpoint) {
+            (Some(_), Some(_)) => {
+                return Err(Error::usage(
+                    "give either `supabase_project` or `endpoint`, not both",
+                ))
+            }
+            (Some(project), None) => Some(supabase_endpoint(project)?),
+            (None, endpoint) => endpoint.clone(),
+        };
+        if options.supabase_project.is_some() && options.region.is_none() {
+            return Err(Error::usage(
+                "a Supabase store needs `region`: the project's region, shown in Storage settings",
+            ));
+        }
+        if let Some(endpoint) = &endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        if let Some(region) = &options.region {
+            builder = builder.with_region(region);
+        }
+        if let Some(key) = &options.access_key {
+            builder = builder.with_access_key_id(key.expose());
+        }
+        if let Some(key) = &options.secret_key {
+            builder = builder.with_secret_access_key(key.expose());
+        }
+        if let Some(token) = &options.session_token {
+            builder = builder.with_token(token.expose());
+        }
+        let store = builder.build().map_err(|e| {
+            Error::usage(format!("cannot set up the store {url}: {e}"))
+                .with_hint("check the bucket, region, endpoint and credentials")
+        })?;
+        let shown = match &endpoint {
+            Some(endpoint) => format!("s3://{bucket}/{prefix} at {endpoint}"),
+            None => format!("s3://{bucket}/{prefix}"),
+        };
+        Ok(Backend {
+            store: Arc::new(store),
+            prefix: ObjectPath::from(prefix),
+            url: shown.trim_end_matches('/').replace("/ at ", " at "),
+        })
+    }
+
     /// Opens a store URL: `file:///var/backups` (or a plain path) or `memory://`.
     pub fn open(url: &str) -> Result<Backend> {
         if let Some(rest) = url.strip_prefix("memory://") {
@@ -90,7 +220,12 @@ impl Backend {
 
     /// `relative`'s location, for messages.
     pub fn describe(&self, relative: &str) -> String {
-        format!("{}/{}", self.url.trim_end_matches('/'), relative)
+        match self.url.split_once(" at ") {
+            Some((base, endpoint)) => {
+                format!("{}/{relative} at {endpoint}", base.trim_end_matches('/'))
+            }
+            None => format!("{}/{}", self.url.trim_end_matches('/'), relative),
+        }
     }
 
     fn error(&self, what: &str, relative: &str, err: object_store::Error) -> Error {
@@ -104,8 +239,32 @@ impl Backend {
                 Error::failed(format!("{what} {at}: access denied ({err})"))
                     .with_hint("check the store credentials and their permissions")
             }
-            other => Error::failed(format!("{what} {at}: {other}"))
-                .with_hint("check that the store is reachable, then run again"),
+            other => {
+                let text = other.to_string();
+                let has = |needle: &str| text.contains(needle);
+                if has("NoSuchBucket") {
+                    Error::failed(format!("{what} {at}: the bucket does not exist"))
+                        .with_hint("create the bucket, or fix the bucket name in the store URL")
+                } else if has("InvalidAccessKeyId")
+                    || has("SignatureDoesNotMatch")
+                    || has("AccessDenied")
+                    || has("403 Forbidden")
+                {
+                    Error::failed(format!(
+                        "{what} {at}: the store refused the credentials (authentication failed)"
+                    ))
+                    .with_hint("check the access key and secret key (and the region); they come from secret(...)")
+                } else if has("Connection refused")
+                    || has("error sending request")
+                    || has("connect")
+                {
+                    Error::failed(format!("{what} {at}: the store is unreachable ({text})"))
+                        .with_hint("check the endpoint and the network, then run again; completed steps are skipped with --resume")
+                } else {
+                    Error::failed(format!("{what} {at}: {text}"))
+                        .with_hint("check that the store is reachable, then run again")
+                }
+            }
         }
     }
 

@@ -168,7 +168,11 @@ pub fn backup_files(
         (Err(e), _) => return Err(e.context(format!("backup of \"{name}\" stopped"))),
     };
     let (upload, produced) = upload;
-    block_on(upload.finish()).map_err(|e| backend.upload_error(&relative, e))?;
+    block_on(upload.finish()).map_err(|e| {
+        backend
+            .upload_error(&relative, e)
+            .context(format!("backup of \"{name}\" stopped"))
+    })?;
 
     let finished = Utc::now();
     let manifest = Manifest {

@@ -51,6 +51,13 @@ impl Store {
         })
     }
 
+    /// Opens a store URL with object-storage options (see [`Backend::open_with`]).
+    pub fn open_with(url: &str, options: &backend::StoreOptions) -> Result<Store> {
+        Ok(Store {
+            backend: Backend::open_with(url, options)?,
+        })
+    }
+
     /// The store URL (no credentials).
     pub fn url(&self) -> &str {
         self.backend.url()
