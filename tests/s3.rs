@@ -277,3 +277,59 @@ log(storage("s3://backups/x", #{ supabase_project: "abcdefghijklmnopqrst", regio
     .code(0)
     .stdout_has("https://abcdefghijklmnopqrst.supabase.co/storage/v1/s3");
 }
+
+#[test]
+fn sampled_verification_reads_a_share_of_segments_and_catches_damage_in_them() {
+    let server = S3Server::start();
+    let t = project(&server, 12);
+    t.again(&["run", "backup.rhai"]).code(0);
+    t.put(
+        "sample.rhai",
+        &script(
+            r#"let set = store.find("app-data", "latest");
+let r = store.verify(set, key, #{ sample: "10%" });
+log(`checked=${r.checked_segments} of ${r.total_segments}`);"#,
+        ),
+    );
+    t.again(&["run", "sample.rhai"])
+        .code(0)
+        .stdout_has("checked=2 of 13");
+    // Damage the last segment: always in the sample.
+    let id = set_ids(&server)[0].clone();
+    let object = server
+        .bucket_dir()
+        .join("mt5/app-data")
+        .join(&id)
+        .join("data.tar.zst.rbk");
+    let mut data = std::fs::read(&object).unwrap();
+    let at = data.len() - 30;
+    data[at] ^= 0x10;
+    std::fs::write(&object, data).unwrap();
+    t.again(&["run", "sample.rhai"])
+        .code(1)
+        .stderr_has("failed authentication")
+        .stderr_has(&id);
+}
+
+#[test]
+fn the_cli_verifies_a_set_in_s3_with_aws_environment_credentials() {
+    let server = S3Server::start();
+    let t = project(&server, 1);
+    t.again(&["run", "backup.rhai"]).code(0);
+    let id = set_ids(&server)[0].clone();
+    std::fs::write(t.path().join("k"), KEY).unwrap();
+    let t = t
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT", &server.endpoint)
+        .env("AWS_ALLOW_HTTP", "true");
+    t.again(&[
+        "verify",
+        &format!("s3://backups/mt5/app-data/{id}"),
+        "--key-file",
+        "k",
+    ])
+    .code(0)
+    .stdout_has("3 files");
+}

@@ -104,17 +104,21 @@ impl Backend {
                 .with_hint("write s3://BUCKET/optional/prefix"));
         }
         // Credentials: the options (from secret()), else the standard AWS_* environment.
-        let mut builder = AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .with_virtual_hosted_style_request(options.virtual_hosted)
-            .with_allow_http(options.allow_http)
-            .with_retry(object_store::RetryConfig {
-                max_retries: options.retries.unwrap_or(6),
-                retry_timeout: options
-                    .retry_timeout
-                    .unwrap_or(std::time::Duration::from_secs(90)),
-                backoff: object_store::BackoffConfig::default(),
-            });
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        // Only switch these on: the environment (AWS_ALLOW_HTTP, ...) may have set them already.
+        if options.virtual_hosted {
+            builder = builder.with_virtual_hosted_style_request(true);
+        }
+        if options.allow_http {
+            builder = builder.with_allow_http(true);
+        }
+        builder = builder.with_retry(object_store::RetryConfig {
+            max_retries: options.retries.unwrap_or(6),
+            retry_timeout: options
+                .retry_timeout
+                .unwrap_or(std::time::Duration::from_secs(90)),
+            backoff: object_store::BackoffConfig::default(),
+        });
         let endpoint = match (&options.supabase_project, &options.endpoint) {
             (Some(_), Some(_)) => {
                 return Err(Error::usage(
@@ -159,8 +163,14 @@ impl Backend {
         })
     }
 
-    /// Opens a store URL: `file:///var/backups` (or a plain path) or `memory://`.
+    /// Opens a store URL: `file:///var/backups` (or a plain path), `memory://`, or
+    /// `s3://bucket/prefix` configured from the standard `AWS_*` environment variables
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT`,
+    /// `AWS_ALLOW_HTTP`) — what the command line uses.
     pub fn open(url: &str) -> Result<Backend> {
+        if let Some(rest) = url.strip_prefix("s3://") {
+            return Self::open_s3(url, rest, &StoreOptions::default());
+        }
         if let Some(rest) = url.strip_prefix("memory://") {
             return Ok(Backend {
                 store: Arc::new(InMemory::new()),
@@ -316,6 +326,14 @@ impl Backend {
             .await
             .map(|_| ())
             .map_err(|e| self.error("writing", relative, e))
+    }
+
+    /// A byte range of an object.
+    pub async fn get_range(&self, relative: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
+        self.store
+            .get_range(&self.path(relative), range)
+            .await
+            .map_err(|e| self.error("reading", relative, e))
     }
 
     /// A streamed download.

@@ -12,6 +12,7 @@ pub mod layout;
 pub mod manifest;
 pub mod restore;
 pub mod retention;
+pub mod sample;
 
 use chrono::{DateTime, Utc};
 
