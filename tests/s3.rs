@@ -333,3 +333,63 @@ fn the_cli_verifies_a_set_in_s3_with_aws_environment_credentials() {
     .code(0)
     .stdout_has("3 files");
 }
+
+#[test]
+fn conditional_create_protects_manifests_and_the_store_lock() {
+    use runbook::context::secrets::Secret;
+    use runbook::host::runtime::block_on;
+    use runbook::host::store::backend::{Backend, StoreOptions};
+    let server = S3Server::start();
+    let backend = Backend::open_with(
+        "s3://backups/mt5",
+        &StoreOptions {
+            endpoint: Some(server.endpoint.clone()),
+            region: Some("us-east-1".into()),
+            access_key: Some(Secret::new("K", ACCESS_KEY)),
+            secret_key: Some(Secret::new("S", SECRET_KEY)),
+            allow_http: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(block_on(backend.put_if_absent("x/manifest.json", b"first".to_vec())).unwrap());
+    assert!(!block_on(backend.put_if_absent("x/manifest.json", b"second".to_vec())).unwrap());
+    assert_eq!(
+        &block_on(backend.get_bytes("x/manifest.json"))
+            .unwrap()
+            .unwrap()[..],
+        b"first"
+    );
+
+    // A live lock held by another host stops prune with exit 4.
+    let t = project(&server, 0);
+    t.again(&["run", "backup.rhai"]).code(0);
+    let held = format!(
+        "{{\"holder\":\"other-host (pid 1, run r)\",\"created\":\"{}\"}}",
+        chrono::Utc::now().to_rfc3339()
+    );
+    assert!(block_on(backend.put_if_absent("app-data/.runbook-lock", held.into_bytes())).unwrap());
+    let t = t.env("BACKUP_DUMMY", "1");
+    t.put(
+        "prune.rhai",
+        &script(r#"store.prune("app-data", #{ keep_last: 1 }); store.cleanup_incomplete("app-data", "0s");"#),
+    );
+    // Nothing to delete: no lock needed.
+    t.again(&["run", "prune.rhai", "--yes"]).code(0);
+    std::fs::create_dir_all(
+        server
+            .bucket_dir()
+            .join("mt5/app-data/2020-01-01T000000Z-crashed"),
+    )
+    .unwrap();
+    std::fs::write(
+        server
+            .bucket_dir()
+            .join("mt5/app-data/2020-01-01T000000Z-crashed/data.tar.zst.rbk"),
+        "partial",
+    )
+    .unwrap();
+    t.again(&["run", "prune.rhai", "--yes"])
+        .code(4)
+        .stderr_has("is locked by other-host");
+}

@@ -153,6 +153,26 @@ pub fn store_options(map: Map) -> Result<crate::host::store::backend::StoreOptio
     })
 }
 
+/// Takes the store-level maintenance lock of set `name` for this run.
+pub fn maintenance_lock(
+    store: &Store,
+    name: &str,
+    context: &RunContext,
+) -> Result<crate::host::store::lock::StoreLock> {
+    let holder = format!(
+        "{} (pid {}, run {})",
+        gethostname::gethostname().to_string_lossy(),
+        std::process::id(),
+        context.run_id()
+    );
+    crate::host::store::lock::StoreLock::acquire(
+        store.backend(),
+        name,
+        &holder,
+        std::time::Duration::from_secs(3600),
+    )
+}
+
 /// The run's context for a binding.
 pub fn context(
     call: &NativeCallContext,
@@ -641,6 +661,7 @@ pub mod storage_api {
                 &action,
                 || result(&doomed),
                 || {
+                    let _lock = super::maintenance_lock(store, name, &context)?;
                     for id in &doomed {
                         context.checkpoint()?;
                         store.delete_set(id)?;
@@ -693,6 +714,7 @@ pub mod storage_api {
                 &action,
                 || ids.clone(),
                 || {
+                    let _lock = super::maintenance_lock(store, name, &context)?;
                     for set in &stale {
                         store.delete_set(&set.id)?;
                     }

@@ -328,6 +328,43 @@ impl Backend {
             .map_err(|e| self.error("writing", relative, e))
     }
 
+    /// Writes a small object only if none exists there (conditional create: `If-None-Match: *`
+    /// on S3). Returns `Ok(false)` when one exists. Where the server cannot do conditional
+    /// writes, falls back to a plain write and returns `Ok(true)` — Supabase Storage, for one,
+    /// ignores the condition and overwrites (see the README).
+    pub async fn put_if_absent(&self, relative: &str, bytes: Vec<u8>) -> Result<bool> {
+        let options = object_store::PutOptions {
+            mode: object_store::PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(
+                &self.path(relative),
+                PutPayload::from(bytes.clone()),
+                options,
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. }) => Ok(false),
+            Err(object_store::Error::NotImplemented { .. })
+            | Err(object_store::Error::NotSupported { .. }) => {
+                self.put_bytes(relative, bytes).await.map(|_| true)
+            }
+            Err(e) => Err(self.error("writing", relative, e)),
+        }
+    }
+
+    /// Deletes one object (missing is fine).
+    pub async fn delete(&self, relative: &str) -> Result<()> {
+        match self.store.delete(&self.path(relative)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.error("deleting", relative, e)),
+        }
+    }
+
     /// A byte range of an object.
     pub async fn get_range(&self, relative: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
         self.store

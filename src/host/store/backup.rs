@@ -204,7 +204,17 @@ pub fn backup_files(
     Ok(manifest)
 }
 
-/// Writes the manifest: the last object of a set, which makes it complete.
+/// Writes the manifest: the last object of a set, which makes it complete. Written with a
+/// conditional create where the store supports it, so a manifest is never overwritten.
 pub fn write_manifest(backend: &Backend, id: &SetId, manifest: &Manifest) -> Result<()> {
-    block_on(backend.put_bytes(&format!("{}/{MANIFEST}", id.path()), manifest.to_bytes()))
+    let relative = format!("{}/{MANIFEST}", id.path());
+    if block_on(backend.put_if_absent(&relative, manifest.to_bytes()))? {
+        Ok(())
+    } else {
+        Err(Error::failed(format!(
+            "{} already has a manifest: another backup wrote the same set id",
+            backend.describe(&id.path())
+        ))
+        .with_hint("two hosts with the same name backed up at the same second; give each host its own name and run again"))
+    }
 }

@@ -9,6 +9,7 @@ pub mod backend;
 pub mod backup;
 pub mod bridge;
 pub mod layout;
+pub mod lock;
 pub mod manifest;
 pub mod restore;
 pub mod retention;
