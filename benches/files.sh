@@ -5,6 +5,7 @@
 # in the same run.
 #
 # Usage: benches/files.sh [SIZE_MIB...]      (default: 512; e.g. `benches/files.sh 512 2048`)
+#        TOOLS="runbook" benches/files.sh 2048   (only some tools, e.g. for the memory check)
 # Needs: restic, zstd, gzip, openssl, GNU time (apt-get install restic zstd openssl time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +18,12 @@ export BENCH_KEY=$($bin keygen 2>/dev/null)
 export RESTIC_PASSWORD=bench-password
 threads=$(nproc)
 
+tools=${TOOLS:-runbook tar-zstd tar-gzip-openssl restic}
+wanted() { [[ " $tools " == *" ${1%-*} "* ]]; }
+
 measure() { # label, command...: appends "label seconds maxrss_kib" to $results
     local label=$1; shift
+    wanted "$label" || return 0
     sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
     /usr/bin/time -f "%e %M" -o "$work/time.txt" bash -c "$*" >/dev/null 2>"$work/err.txt" \
         || { echo "FAILED: $label"; cat "$work/err.txt"; exit 1; }
@@ -39,7 +44,7 @@ for size in "${sizes[@]}"; do
     measure "tar-zstd-restore" "mkdir -p $work/out-zstd && zstd -dc $work/plain.tar.zst | tar -C $work/out-zstd -xf -"
     measure "tar-gzip-openssl-backup" "tar -C $corpus -cf - . | gzip -6 | openssl enc -aes-256-cbc -pbkdf2 -pass env:RESTIC_PASSWORD > $work/plain.tar.gz.enc"
     measure "tar-gzip-openssl-restore" "mkdir -p $work/out-gzip && openssl enc -d -aes-256-cbc -pbkdf2 -pass env:RESTIC_PASSWORD < $work/plain.tar.gz.enc | gzip -d | tar -C $work/out-gzip -xf -"
-    restic init -q -r "$work/restic" >/dev/null
+    if wanted restic-x; then restic init -q -r "$work/restic" >/dev/null; fi
     measure "restic-backup" "restic -q -r $work/restic backup $corpus"
     measure "restic-restore" "restic -q -r $work/restic restore latest --target $work/out-restic"
     stored=$(du -sb "$work/store" | cut -f1)
@@ -49,14 +54,14 @@ for size in "${sizes[@]}"; do
     echo
     echo "| tool | backup MiB/s | backup peak RSS | restore MiB/s | restore peak RSS |"
     echo "|---|---:|---:|---:|---:|"
-    for tool in runbook tar-zstd tar-gzip-openssl restic; do
+    for tool in $tools; do
         read -r _ bs br < <(grep "^$tool-backup " "$results")
         read -r _ rs rr < <(grep "^$tool-restore " "$results")
         awk -v t="$tool" -v b="$bytes" -v bs="$bs" -v br="$br" -v rs="$rs" -v rr="$rr" 'BEGIN {
             printf "| %s | %.0f | %.0f MiB | %.0f | %.0f MiB |\n", t, b/1048576/bs, br/1024, b/1048576/rs, rr/1024 }'
     done
     echo
-    awk '{ t[$1] = $2 } END {
+    [ "$tools" = "runbook tar-zstd tar-gzip-openssl restic" ] && awk '{ t[$1] = $2 } END {
         printf "Ratios (higher is better for runbook): backup %.2fx restic, %.2fx tar|zstd -T; restore %.2fx restic, %.2fx zstd -d|tar\n",
             t["restic-backup"]/t["runbook-backup"], t["tar-zstd-backup"]/t["runbook-backup"],
             t["restic-restore"]/t["runbook-restore"], t["tar-zstd-restore"]/t["runbook-restore"] }' "$results"
