@@ -23,7 +23,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::OpenOptions;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::Path;
 
 use filetime::FileTime;
@@ -88,6 +88,7 @@ pub fn extract_to_staging<R: Read>(
         )));
     }
 
+    let writer = super::writer::BackgroundWriter::new(set_mode);
     let mut stats = ExtractStats::default();
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut dirs: Vec<&FileRecord> = Vec::new();
@@ -202,7 +203,7 @@ pub fn extract_to_staging<R: Read>(
                 stats.symlinks += 1;
             }
             _ => {
-                let bytes = write_file(&mut entry, &dest, record)?;
+                let bytes = write_file(&mut entry, &dest, record, &writer)?;
                 stats.files += 1;
                 stats.bytes += bytes;
             }
@@ -210,6 +211,7 @@ pub fn extract_to_staging<R: Read>(
     }
     let mut inner = archive.into_inner();
     drain_padding(&mut inner)?;
+    writer.close()?;
 
     let missing: Vec<&str> = expected
         .iter()
@@ -300,9 +302,15 @@ fn create_parents(staging: &Path, path: &str) -> Result<()> {
 }
 
 /// Streams one file entry into `dest` (which must not exist), checking size and SHA-256.
-fn write_file(entry: &mut impl Read, dest: &Path, record: &FileRecord) -> Result<u64> {
+/// The file is created here; its bytes are written by `writer` on another thread.
+fn write_file(
+    entry: &mut impl Read,
+    dest: &Path,
+    record: &FileRecord,
+    writer: &super::writer::BackgroundWriter,
+) -> Result<u64> {
     let path = record.path.as_str();
-    let mut file = match OpenOptions::new().write(true).create_new(true).open(dest) {
+    let file = match OpenOptions::new().write(true).create_new(true).open(dest) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             return Err(refuse(
@@ -312,20 +320,28 @@ fn write_file(entry: &mut impl Read, dest: &Path, record: &FileRecord) -> Result
         }
         Err(e) => return Err(Error::io(format!("creating {}", dest.display()), e)),
     };
+    writer.start(file, dest.to_path_buf())?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
-        let n = entry.read(&mut buf).map_err(|e| {
-            Error::io(format!("reading {path} from the archive"), e).with_hint(DAMAGED_HINT)
-        })?;
-        if n == 0 {
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut filled = 0;
+        while filled < buf.len() {
+            let n = entry.read(&mut buf[filled..]).map_err(|e| {
+                Error::io(format!("reading {path} from the archive"), e).with_hint(DAMAGED_HINT)
+            })?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        if filled == 0 {
             break;
         }
-        hasher.update(&buf[..n]);
-        file.write_all(&buf[..n])
-            .map_err(|e| Error::io(format!("writing {}", dest.display()), e))?;
-        total += n as u64;
+        buf.truncate(filled);
+        hasher.update(&buf);
+        total += filled as u64;
+        writer.data(buf)?;
     }
     if total != record.size {
         return Err(refuse(
@@ -346,10 +362,7 @@ fn write_file(entry: &mut impl Read, dest: &Path, record: &FileRecord) -> Result
     }
     // No fsync per file: it made restores several times slower for no gain — a crash before
     // promotion leaves only staging to throw away, and the restore is simply run again.
-    drop(file);
-    set_mode(dest, record.mode)?;
-    filetime::set_file_mtime(dest, FileTime::from_unix_time(record.mtime, 0))
-        .map_err(|e| Error::io(format!("setting the time of {}", dest.display()), e))?;
+    writer.finish(record.mode, record.mtime)?;
     Ok(total)
 }
 

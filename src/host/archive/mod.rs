@@ -18,6 +18,7 @@ pub mod extract;
 pub mod promote;
 pub mod select;
 pub mod write;
+pub mod writer;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
