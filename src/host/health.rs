@@ -141,6 +141,18 @@ pub(crate) async fn until_stopped<F: Future>(future: F, control: &Control) -> Re
     }
 }
 
+/// Runs `future` on the shared runtime for at most `limit` (`None` when it took longer),
+/// failing as soon as the run must stop.
+pub(crate) fn within<F: Future>(
+    limit: Duration,
+    future: F,
+    control: &Control,
+) -> Result<Option<F::Output>> {
+    // The timer must be created inside the runtime, hence the async block.
+    block_on(async { until_stopped(tokio::time::timeout(limit, future), control).await })
+        .map(|r| r.ok())
+}
+
 /// Sleeps `duration` in slices of [`SLICE`], failing as soon as the run must stop.
 pub(crate) fn sleep_checked(duration: Duration, control: &Control) -> Result<()> {
     let end = Instant::now() + duration;
@@ -560,9 +572,8 @@ pub fn http_check(check: &HttpCheck, control: &Control) -> Result<CheckResult> {
                 status: Some(status),
             }
         };
-        let timed = tokio::time::timeout(check.timeout, attempt);
-        Ok(block_on(until_stopped(timed, control))?
-            .unwrap_or_else(|_| Attempt::fail(format!("timed out after {}", show(check.timeout)))))
+        Ok(within(check.timeout, attempt, control)?
+            .unwrap_or_else(|| Attempt::fail(format!("timed out after {}", show(check.timeout)))))
     })
 }
 
@@ -612,9 +623,8 @@ pub fn tcp_check(check: &TcpCheck, control: &Control) -> Result<CheckResult> {
             }
             Attempt::fail(last)
         };
-        let timed = tokio::time::timeout(check.timeout, attempt);
-        Ok(block_on(until_stopped(timed, control))?
-            .unwrap_or_else(|_| Attempt::fail(format!("timed out after {}", show(check.timeout)))))
+        Ok(within(check.timeout, attempt, control)?
+            .unwrap_or_else(|| Attempt::fail(format!("timed out after {}", show(check.timeout)))))
     })
 }
 

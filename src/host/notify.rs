@@ -19,8 +19,7 @@ use serde_json::{json, Value};
 use crate::context::control::Control;
 use crate::context::secrets::Secret;
 use crate::error::{Error, Result};
-use crate::host::health::{client, network_detail, parse_http_url, sleep_checked, until_stopped};
-use crate::host::runtime::block_on;
+use crate::host::health::{client, network_detail, parse_http_url, sleep_checked, within};
 
 /// Which kind of webhook receives a notification; decides the payload shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -502,11 +501,7 @@ pub fn send_json(
                 Outcome::Fail(detail, status.as_u16())
             }
         };
-        let outcome = block_on(until_stopped(
-            tokio::time::timeout(policy.timeout, exchange),
-            control,
-        ))?
-        .unwrap_or_else(|_| {
+        let outcome = within(policy.timeout, exchange, control)?.unwrap_or_else(|| {
             Outcome::Retry(
                 format!(
                     "no answer within {}",
