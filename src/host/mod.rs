@@ -6,5 +6,7 @@ pub mod compress;
 pub mod crypto;
 pub mod digest;
 pub mod files;
+pub mod health;
+pub mod notify;
 pub mod runtime;
 pub mod store;
