@@ -7,4 +7,5 @@ pub mod crypto;
 pub mod digest;
 pub mod files;
 pub mod runtime;
+pub mod snapshot;
 pub mod store;
