@@ -9,4 +9,5 @@ pub mod files;
 pub mod health;
 pub mod notify;
 pub mod runtime;
+pub mod snapshot;
 pub mod store;
