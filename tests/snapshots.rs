@@ -797,7 +797,7 @@ fn contabo_rollback_deletes_newer_snapshots() {
     assert_eq!(gone, ["manual", "rb-2026-11-08-0300"]);
     assert_eq!(d.names(), ["rb-2026-11-01-0300"]);
     let st = d.state.lock().unwrap();
-    assert_eq!(st.rollbacks, [s1.clone()]);
+    assert_eq!(st.rollbacks, std::slice::from_ref(&s1));
     let (r, s) = st
         .log
         .iter()

@@ -362,7 +362,7 @@ impl Provider for ContaboClient {
                 break;
             }
         }
-        out.sort_by(|a, b| b.created.cmp(&a.created));
+        out.sort_by_key(|s| std::cmp::Reverse(s.created));
         Ok(out)
     }
 

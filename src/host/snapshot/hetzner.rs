@@ -339,7 +339,7 @@ impl Provider for HetznerClient {
                 _ => break,
             }
         }
-        out.sort_by(|a, b| b.created.cmp(&a.created));
+        out.sort_by_key(|s| std::cmp::Reverse(s.created));
         Ok(out)
     }
 

@@ -392,14 +392,14 @@ impl HttpClient {
             control.check()?;
             let req = build()?;
             let outcome = self.attempt(req, control)?;
-            let (retry, wait_hint, failure) = match outcome {
+            let (wait_hint, failure) = match outcome {
                 Attempt::Done(resp) => return Ok(Ok(resp)),
                 Attempt::Api(err, headers) => {
                     if !err.retryable() || attempt >= self.policy.max_retries {
                         return Ok(Err(err));
                     }
                     let wait = requested_wait(&headers);
-                    (true, wait, err.describe())
+                    (wait, err.describe())
                 }
                 Attempt::Network(msg) => {
                     if attempt >= self.policy.max_retries {
@@ -410,10 +410,9 @@ impl HttpClient {
                         )))
                         .with_hint("check the network and the API address, then run again"));
                     }
-                    (true, None, msg)
+                    (None, msg)
                 }
             };
-            debug_assert!(retry);
             let backoff = self.policy.backoff(attempt);
             let wait = match wait_hint {
                 Some(w) => w

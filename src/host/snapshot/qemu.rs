@@ -152,7 +152,7 @@ impl Provider for QemuImage {
     fn list_snapshots(&self, control: &Control) -> Result<Vec<Snapshot>> {
         let text = self.run(&["snapshot", "-l"], "listing snapshots", control)?;
         let mut v = parse_list(&text);
-        v.sort_by(|a, b| b.created.cmp(&a.created));
+        v.sort_by_key(|s| std::cmp::Reverse(s.created));
         Ok(v)
     }
 
