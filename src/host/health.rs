@@ -634,6 +634,7 @@ pub fn tcp_check(check: &TcpCheck, control: &Control) -> Result<CheckResult> {
 /// so a wait of `timeout` never gives up before the state at `timeout` has been seen. Not
 /// becoming ready is `ok: false`, not an error; an `Err` from the probe, Ctrl-C or the step
 /// deadline ends the wait with that error. `label` names what is awaited in progress notes.
+/// An `interval` below 10 ms counts as 10 ms, so a zero interval cannot spin.
 pub fn wait_until(
     mut probe: impl FnMut() -> Result<bool>,
     timeout: Duration,
@@ -641,6 +642,7 @@ pub fn wait_until(
     control: &Control,
     label: &str,
 ) -> Result<WaitResult> {
+    let interval = interval.max(Duration::from_millis(10));
     let started = Instant::now();
     let mut attempts = 0;
     loop {

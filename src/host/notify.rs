@@ -431,7 +431,7 @@ enum Outcome {
 
 /// Posts `n` as `flavour`'s [`payload`] to the webhook at `url`, with [`RetryPolicy::DEFAULT`].
 ///
-/// Errors name "the <flavour> webhook" and the secret's variable name, never the URL.
+/// Errors name "the `<flavour>` webhook" and the secret's variable name, never the URL.
 pub fn send(url: &Secret, flavour: Flavour, n: &Notification, control: &Control) -> Result<()> {
     send_json(
         url,
@@ -443,7 +443,7 @@ pub fn send(url: &Secret, flavour: Flavour, n: &Notification, control: &Control)
 }
 
 /// Posts any JSON `body` to the webhook at `url` with `policy`; `kind` names the webhook in
-/// messages ("the <kind> webhook"), e.g. `Slack` or `status page`.
+/// messages ("the `<kind>` webhook"), e.g. `Slack` or `status page`.
 pub fn send_json(
     url: &Secret,
     kind: &str,
