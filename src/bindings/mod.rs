@@ -7,6 +7,7 @@
 
 pub mod core;
 pub mod files;
+pub mod health;
 pub mod options;
 pub mod storage;
 pub mod types;
@@ -18,9 +19,18 @@ use rhai::{Dynamic, Engine, EvalAltResult, Module, NativeCallContext, Position};
 use crate::context::RunContext;
 use crate::error::{Error, ErrorKind};
 
-/// The run context as stored in the engine's tag.
+/// The run context as stored in the engine's tag, with the run's hooks.
 #[derive(Clone)]
-pub struct ContextHandle(pub Rc<RunContext>);
+pub struct ContextHandle(pub Rc<RunContext>, pub Hooks);
+
+/// Closures registered with `on_failure` / `on_success`, run after the script.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// `on_failure` closures, in registration order.
+    pub on_failure: Rc<std::cell::RefCell<Vec<rhai::FnPtr>>>,
+    /// `on_success` closures, in registration order.
+    pub on_success: Rc<std::cell::RefCell<Vec<rhai::FnPtr>>>,
+}
 
 /// A script namespace: a title and intro for the API reference, and its functions.
 pub struct Namespace {
@@ -51,6 +61,11 @@ pub fn namespaces() -> Vec<Namespace> {
             module: rhai::exported_module!(storage::storage_api),
         },
         Namespace {
+            title: "Health checks, waiting and notifications",
+            intro: "Checks return `#{ ok, latency_ms, attempts, detail, status }` and never fail the run by themselves: scripts branch on `ok`. Notifications go to Slack- or Teams-compatible incoming webhooks or any JSON webhook; the webhook URL is a secret.",
+            module: rhai::exported_module!(health::health_api),
+        },
+        Namespace {
             title: "Value types",
             intro: "Types that scripts receive from primitives.",
             module: rhai::exported_module!(types::types_api),
@@ -58,15 +73,24 @@ pub fn namespaces() -> Vec<Namespace> {
     ]
 }
 
-/// Registers every namespace and the run context into `engine`.
-pub fn register(engine: &mut Engine, context: Rc<RunContext>) {
+/// Registers every namespace and the run context into `engine`; returns the run's hooks.
+pub fn register(engine: &mut Engine, context: Rc<RunContext>) -> Hooks {
     engine
         .register_type_with_name::<crate::context::secrets::Secret>("Secret")
         .register_type_with_name::<Error>("Error");
     for namespace in namespaces() {
         engine.register_global_module(namespace.module.into());
     }
-    engine.set_default_tag(Dynamic::from(ContextHandle(context)));
+    let hooks = Hooks::default();
+    engine.set_default_tag(Dynamic::from(ContextHandle(context, hooks.clone())));
+    hooks
+}
+
+/// The hooks of the calling script's run.
+pub fn run_hooks(call: &NativeCallContext) -> Result<Hooks, Box<EvalAltResult>> {
+    call.tag()
+        .and_then(|tag| tag.read_lock::<ContextHandle>().map(|h| h.1.clone()))
+        .ok_or_else(|| to_rhai(Error::failed("internal: no run context in this engine")))
 }
 
 /// The run context of the calling script.

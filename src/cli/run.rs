@@ -41,7 +41,8 @@ struct Preflight {
     script: Script,
     project: Project,
     meta: RunbookMeta,
-    secrets: SecretStore,
+    /// Taken by the run context when the run starts.
+    secrets: Option<SecretStore>,
     params: BTreeMap<String, ParamValue>,
     run_id: String,
     resume: Option<JournalRecord>,
@@ -101,7 +102,7 @@ fn preflight(args: &RunArgs, redactor: Redactor) -> Result<Preflight> {
         script,
         project,
         meta,
-        secrets,
+        secrets: Some(secrets),
         params,
         run_id,
         resume,
@@ -150,7 +151,7 @@ fn params_json(params: &BTreeMap<String, ParamValue>) -> serde_json::Map<String,
 }
 
 fn execute(args: &RunArgs, redactor: Redactor, reporter: Reporter) -> Result<i32> {
-    let pre = preflight(args, redactor.clone())?;
+    let mut pre = preflight(args, redactor.clone())?;
     let mode = if args.dry_run {
         Mode::DryRun
     } else {
@@ -195,12 +196,12 @@ fn execute(args: &RunArgs, redactor: Redactor, reporter: Reporter) -> Result<i32
         confirmation,
         reporter: reporter.clone(),
         redactor: redactor.clone(),
-        secrets: pre.secrets,
+        secrets: pre.secrets.take().expect("taken once"),
         interrupt,
         workdir: pre.project.root.clone(),
         run_id: pre.run_id.clone(),
         params: pre.params.clone(),
-        resume: pre.resume,
+        resume: pre.resume.take(),
     }));
     let journal = if mode == Mode::Live {
         Some(context.open_journal(&pre.project.journal_dir())?)
@@ -221,7 +222,14 @@ fn execute(args: &RunArgs, redactor: Redactor, reporter: Reporter) -> Result<i32
         resumed,
     });
 
-    let outcome = engine::prepare(&pre.script, &pre.project, context.clone()).and_then(|p| p.run());
+    let prepared = engine::prepare(&pre.script, &pre.project, context.clone());
+    let outcome = prepared
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|p| p.run());
+    if let Ok(prepared) = &prepared {
+        run_hooks(prepared, &pre, &context, &outcome);
+    }
 
     let (status, code, error) = match &outcome {
         Ok(()) => (RunStatus::Ok, 0, None),
@@ -245,6 +253,9 @@ fn execute(args: &RunArgs, redactor: Redactor, reporter: Reporter) -> Result<i32
     }
     if let Err(e) = &outcome {
         print_error(e, &redactor);
+        if mode == Mode::Live && e.kind() != ErrorKind::Interrupted {
+            print_contacts(&reporter, &pre.meta);
+        }
         if let Some(path) = &journal {
             if e.kind() != ErrorKind::Usage || context.failed_step().is_some() {
                 reporter.error_line(&format!(
@@ -257,6 +268,61 @@ fn execute(args: &RunArgs, redactor: Redactor, reporter: Reporter) -> Result<i32
         }
     }
     Ok(code)
+}
+
+/// Runs `on_success` / `on_failure` hooks (not after Ctrl-C); their failures are warnings.
+fn run_hooks(
+    prepared: &engine::Prepared,
+    pre: &Preflight,
+    context: &RunContext,
+    outcome: &Result<()>,
+) {
+    let status = match outcome {
+        Ok(()) => "ok",
+        Err(e) if e.kind() == ErrorKind::Interrupted => return,
+        Err(_) => "failed",
+    };
+    let summary = engine::RunSummary {
+        runbook: pre.script.name.clone(),
+        title: pre.meta.title.clone(),
+        run_id: pre.run_id.clone(),
+        status: status.to_string(),
+        failed_step: context.failed_step(),
+        error: outcome
+            .as_ref()
+            .err()
+            .map(|e| e.message().lines().next().unwrap_or_default().to_string()),
+        duration_ms: context.elapsed().as_millis() as u64,
+        steps: context.timings(),
+        contacts: pre.meta.contacts.clone(),
+        escalation: pre.meta.escalation.clone(),
+    };
+    let which = if status == "ok" {
+        "on_success"
+    } else {
+        "on_failure"
+    };
+    for failure in prepared.run_hooks(&summary) {
+        context.log("warn", &format!("an {which} hook failed: {failure}"));
+    }
+}
+
+/// Who to reach, printed when a live run fails.
+fn print_contacts(reporter: &Reporter, meta: &RunbookMeta) {
+    if meta.contacts.is_empty() && meta.escalation.is_empty() {
+        return;
+    }
+    let mut lines = vec!["Contacts:".to_string()];
+    for c in &meta.contacts {
+        lines.push(format!("  {}: {} — {}", c.role, c.name, c.reach));
+    }
+    if !meta.escalation.is_empty() {
+        lines.push("Escalation:".to_string());
+        for (i, e) in meta.escalation.iter().enumerate() {
+            lines.push(format!("  {}. {e}", i + 1));
+        }
+    }
+    reporter.error_line(&lines.join("\n"));
 }
 
 fn print_plan(context: &RunContext) {

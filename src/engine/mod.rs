@@ -100,6 +100,79 @@ pub struct Prepared {
     sources: SourceMap,
     limits: Limits,
     name: String,
+    hooks: crate::bindings::Hooks,
+}
+
+/// What `on_failure` / `on_success` hooks receive about the run.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// The runbook file.
+    pub runbook: String,
+    /// Its title.
+    pub title: String,
+    /// The run id.
+    pub run_id: String,
+    /// `ok`, `failed` or `interrupted`.
+    pub status: String,
+    /// The step that failed, if one did.
+    pub failed_step: Option<String>,
+    /// The error message, for a failed run.
+    pub error: Option<String>,
+    /// Wall-clock duration.
+    pub duration_ms: u64,
+    /// Steps that ended, in order.
+    pub steps: Vec<crate::context::StepTiming>,
+    /// Contacts from the metadata.
+    pub contacts: Vec<metadata::Contact>,
+    /// Escalation path from the metadata.
+    pub escalation: Vec<String>,
+}
+
+impl RunSummary {
+    fn to_map(&self) -> Map {
+        let text = |s: &Option<String>| s.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT);
+        let mut m = Map::new();
+        m.insert("runbook".into(), self.runbook.clone().into());
+        m.insert("title".into(), self.title.clone().into());
+        m.insert("run_id".into(), self.run_id.clone().into());
+        m.insert("status".into(), self.status.clone().into());
+        m.insert("failed_step".into(), text(&self.failed_step));
+        m.insert("error".into(), text(&self.error));
+        m.insert("duration_ms".into(), (self.duration_ms as rhai::INT).into());
+        let steps: rhai::Array = self
+            .steps
+            .iter()
+            .map(|s| {
+                let mut step = Map::new();
+                step.insert("name".into(), s.name.clone().into());
+                step.insert(
+                    "status".into(),
+                    format!("{:?}", s.status).to_lowercase().into(),
+                );
+                step.insert(
+                    "duration_ms".into(),
+                    (s.duration.as_millis() as rhai::INT).into(),
+                );
+                Dynamic::from_map(step)
+            })
+            .collect();
+        m.insert("steps".into(), steps.into());
+        let contacts: rhai::Array = self
+            .contacts
+            .iter()
+            .map(|c| {
+                let mut contact = Map::new();
+                contact.insert("role".into(), c.role.clone().into());
+                contact.insert("name".into(), c.name.clone().into());
+                contact.insert("reach".into(), c.reach.clone().into());
+                Dynamic::from_map(contact)
+            })
+            .collect();
+        m.insert("contacts".into(), contacts.into());
+        let escalation: rhai::Array = self.escalation.iter().cloned().map(Dynamic::from).collect();
+        m.insert("escalation".into(), escalation.into());
+        m
+    }
 }
 
 /// Builds the full engine for `context` and compiles `script`.
@@ -108,7 +181,7 @@ pub fn prepare(script: &Script, project: &Project, context: Rc<RunContext>) -> R
     sources.insert(&script.name, &script.text);
     let limits = project.config.limits.clone();
     let mut engine = sandbox(&limits, script, project, &sources);
-    crate::bindings::register(&mut engine, context.clone());
+    let hooks = crate::bindings::register(&mut engine, context.clone());
     let printer = context.clone();
     engine.on_print(move |text| printer.log("info", text));
     let debugger = context.clone();
@@ -127,6 +200,7 @@ pub fn prepare(script: &Script, project: &Project, context: Rc<RunContext>) -> R
         sources,
         limits,
         name: script.name.clone(),
+        hooks,
     })
 }
 
@@ -150,6 +224,25 @@ impl Prepared {
         self.engine
             .run_ast(&self.ast)
             .map_err(|e| self.diagnose(&e))
+    }
+
+    /// Runs the `on_success` or `on_failure` hooks (by the summary's status); returns one
+    /// message per hook that failed. Hook failures never change the run's outcome.
+    pub fn run_hooks(&self, summary: &RunSummary) -> Vec<String> {
+        let hooks = if summary.status == "ok" {
+            self.hooks.on_success.borrow().clone()
+        } else {
+            self.hooks.on_failure.borrow().clone()
+        };
+        let map = summary.to_map();
+        hooks
+            .iter()
+            .filter_map(|hook| {
+                hook.call::<Dynamic>(&self.engine, &self.ast, (Dynamic::from_map(map.clone()),))
+                    .err()
+                    .map(|e| self.diagnose(&e).to_string())
+            })
+            .collect()
     }
 
     fn diagnose(&self, err: &EvalAltResult) -> Error {
