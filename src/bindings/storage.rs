@@ -153,6 +153,21 @@ pub fn store_options(map: Map) -> Result<crate::host::store::backend::StoreOptio
     })
 }
 
+/// The set a script names, its manifest, and the keys given — checked to open it (also in a
+/// dry-run, so a wrong key shows up before the incident, not during it).
+pub fn open_set(
+    store: &Store,
+    set: &Dynamic,
+    key: &Dynamic,
+) -> Result<(SetId, Vec<Key>, Manifest)> {
+    let id = set_id_of(set)?;
+    let keys = keys_of(key)?;
+    let info = store.find(&id.name, &id.dir())?;
+    let manifest = info.manifest.expect("find returns complete sets");
+    check_key_matches(&keys, &manifest, &store.backend().describe(&id.path()))?;
+    Ok((id, keys, manifest))
+}
+
 /// Takes the store-level maintenance lock of set `name` for this run.
 pub fn maintenance_lock(
     store: &Store,
@@ -195,9 +210,7 @@ pub fn script_path(context: &RunContext, path: &str) -> PathBuf {
 pub mod storage_api {
     use rhai::{Dynamic, Map, NativeCallContext};
 
-    use super::{
-        check_key_matches, context, keys_of, script_path, set_id_of, set_map, ArchiveSource,
-    };
+    use super::{context, script_path, set_map, ArchiveSource};
     use crate::bindings::options::Options;
     use crate::bindings::to_rhai;
     use crate::context::gate::Effect;
@@ -741,12 +754,7 @@ pub mod storage_api {
         key: Dynamic,
     ) -> Res<Map> {
         let context = context(&call)?;
-        let id = set_id_of(&set).map_err(to_rhai)?;
-        let keys = keys_of(&key).map_err(to_rhai)?;
-        let info = store.find(&id.name, &id.dir()).map_err(to_rhai)?;
-        let manifest = info.manifest.expect("find returns complete sets");
-        check_key_matches(&keys, &manifest, &store.backend().describe(&id.path()))
-            .map_err(to_rhai)?;
+        let (id, keys, manifest) = super::open_set(store, &set, &key).map_err(to_rhai)?;
         let report = verify(store, &id, &manifest, &keys, &context.control()).map_err(to_rhai)?;
         let mut m = Map::new();
         m.insert("objects".into(), (report.objects as rhai::INT).into());
@@ -783,12 +791,7 @@ pub mod storage_api {
             return verify_set(call, store, set, key);
         };
         let fraction = crate::host::store::sample::parse_fraction(&sample).map_err(to_rhai)?;
-        let id = set_id_of(&set).map_err(to_rhai)?;
-        let keys = keys_of(&key).map_err(to_rhai)?;
-        let info = store.find(&id.name, &id.dir()).map_err(to_rhai)?;
-        let manifest = info.manifest.expect("find returns complete sets");
-        check_key_matches(&keys, &manifest, &store.backend().describe(&id.path()))
-            .map_err(to_rhai)?;
+        let (id, keys, manifest) = super::open_set(store, &set, &key).map_err(to_rhai)?;
         let (mut checked, mut total, mut bytes_read) = (0usize, 0usize, 0u64);
         for object in &manifest.objects {
             let report = crate::host::store::sample::sample_object(
@@ -858,12 +861,8 @@ pub mod storage_api {
         let context = context(&call)?;
         let options = Options::new("restore options", options, &["only"]).map_err(to_rhai)?;
         let only = options.strings("only").map_err(to_rhai)?;
-        let id = set_id_of(&set).map_err(to_rhai)?;
-        let keys = keys_of(&key).map_err(to_rhai)?;
-        let info = store.find(&id.name, &id.dir()).map_err(to_rhai)?;
-        let manifest = info.manifest.expect("find returns complete sets");
+        let (id, keys, manifest) = super::open_set(store, &set, &key).map_err(to_rhai)?;
         let set_url = store.backend().describe(&id.path());
-        check_key_matches(&keys, &manifest, &set_url).map_err(to_rhai)?;
         let target_path = script_path(&context, target);
         let selected: Vec<&crate::host::archive::FileRecord> = manifest
             .files
