@@ -10,6 +10,7 @@ pub mod files;
 pub mod options;
 pub mod storage;
 pub mod types;
+pub mod vps;
 
 use std::rc::Rc;
 
@@ -49,6 +50,11 @@ pub fn namespaces() -> Vec<Namespace> {
             title: "Backups: keys, archives and stores",
             intro: "Encrypted, streaming backups of files into a store, and safe restores. Sets are maps: `#{ name, id, url, created, host, complete, kind, files, bytes, stored_bytes, key_id }`.",
             module: rhai::exported_module!(storage::storage_api),
+        },
+        Namespace {
+            title: "VPS snapshots",
+            intro: "Provider snapshots of a VPS (Hetzner Cloud, Contabo) or of a local qcow2 image: list, take, prune, restore, and boot a copy to verify one. Snapshots are maps: `#{ id, name, created, status, ours, size_gb }`; only snapshots runbook made (`ours`) are ever pruned.",
+            module: rhai::exported_module!(vps::vps_api),
         },
         Namespace {
             title: "Value types",

@@ -65,7 +65,10 @@ impl BackgroundWriter {
                             set_mode(&dest, mode).and_then(|()| {
                                 filetime::set_file_mtime(&dest, FileTime::from_unix_time(mtime, 0))
                                     .map_err(|e| {
-                                        Error::io(format!("setting the time of {}", dest.display()), e)
+                                        Error::io(
+                                            format!("setting the time of {}", dest.display()),
+                                            e,
+                                        )
                                     })
                             })
                         }
