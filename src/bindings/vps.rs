@@ -241,15 +241,14 @@ pub const DRY_RUN_ID: &str = "(dry-run: not created)";
 
 /// The snapshot map a dry-run hands back in place of one it did not take.
 fn simulated_snapshot(description: &str) -> Map {
-    let mut m = snapshot_map(&Snapshot {
+    snapshot_map(&Snapshot {
         id: DRY_RUN_ID.into(),
         name: description.into(),
         created: chrono::Utc::now(),
         status: SnapshotStatus::Available,
         ours: true,
         size_gb: None,
-    });
-    m
+    })
 }
 
 fn limit_note(vps: &Vps) -> &'static str {
