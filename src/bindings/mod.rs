@@ -11,6 +11,7 @@ pub mod health;
 pub mod options;
 pub mod storage;
 pub mod types;
+pub mod vps;
 
 use std::rc::Rc;
 
@@ -64,6 +65,11 @@ pub fn namespaces() -> Vec<Namespace> {
             title: "Health checks, waiting and notifications",
             intro: "Checks return `#{ ok, latency_ms, attempts, detail, status }` and never fail the run by themselves: scripts branch on `ok`. Notifications go to Slack- or Teams-compatible incoming webhooks or any JSON webhook; the webhook URL is a secret.",
             module: rhai::exported_module!(health::health_api),
+        },
+        Namespace {
+            title: "VPS snapshots",
+            intro: "Provider snapshots of a VPS (Hetzner Cloud, Contabo) or of a local qcow2 image: list, take, prune, restore, and boot a copy to verify one. Snapshots are maps: `#{ id, name, created, status, ours, size_gb }`; only snapshots runbook made (`ours`) are ever pruned.",
+            module: rhai::exported_module!(vps::vps_api),
         },
         Namespace {
             title: "Value types",

@@ -408,6 +408,10 @@ impl Provider for HetznerClient {
         )
     }
 
+    fn boots_copies(&self) -> bool {
+        true
+    }
+
     fn boot_copy(&self, id: &str, control: &Control) -> Result<Option<BootedCopy>> {
         let n = image_id(id)?;
         let server = self.server(control)?;

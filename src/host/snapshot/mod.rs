@@ -87,6 +87,11 @@ pub trait Provider {
         Ok(None)
     }
 
+    /// Whether [`Provider::boot_copy`] can boot copies at all (so a plan can say so up front).
+    fn boots_copies(&self) -> bool {
+        false
+    }
+
     /// Deletes a copy made by [`Provider::boot_copy`]. A copy that is already gone is no error.
     fn delete_copy(&self, copy: &BootedCopy, control: &Control) -> Result<()> {
         let _ = (copy, control);
@@ -130,6 +135,20 @@ pub fn snapshot_and_prune(
     keep_last: usize,
     control: &Control,
 ) -> Result<SnapshotRun> {
+    snapshot_and_prune_within(provider, description, keep_last, None, control)
+}
+
+/// Like [`snapshot_and_prune`], but when `allowed` is given only snapshots whose id is in it are
+/// deleted: `allowed` is the plan a user confirmed before the snapshot was taken, so whatever
+/// changed in between (a snapshot added or removed meanwhile) never makes it delete more than
+/// that plan said, nor leave fewer than `keep_last` of ours.
+pub fn snapshot_and_prune_within(
+    provider: &dyn Provider,
+    description: &str,
+    keep_last: usize,
+    allowed: Option<&[String]>,
+    control: &Control,
+) -> Result<SnapshotRun> {
     if keep_last == 0 {
         return Err(Error::usage("keep_last must be at least 1")
             .with_hint("keeping 0 snapshots would delete the one just taken"));
@@ -147,6 +166,7 @@ pub fn snapshot_and_prune(
     let doomed: Vec<Snapshot> = plan_prune(&all, keep_last)
         .into_iter()
         .filter(|s| s.id != created.id)
+        .filter(|s| allowed.is_none_or(|ids| ids.contains(&s.id)))
         .collect();
     let mut pruned = Vec::new();
     let mut failures = Vec::new();
