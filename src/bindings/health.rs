@@ -25,6 +25,25 @@ pub fn check_map(result: &CheckResult) -> Map {
     m
 }
 
+/// Applies the `timeout`, `retries` and `interval` options shared by the checks.
+pub fn attempts(
+    opts: &crate::bindings::options::Options,
+    timeout: &mut std::time::Duration,
+    retries: &mut u32,
+    interval: &mut std::time::Duration,
+) -> Result<()> {
+    if let Some(t) = opts.duration("timeout")? {
+        *timeout = t;
+    }
+    if let Some(r) = opts.int("retries")? {
+        *retries = r.max(0) as u32;
+    }
+    if let Some(i) = opts.duration("interval")? {
+        *interval = i;
+    }
+    Ok(())
+}
+
 /// A webhook target: must be a `Secret` (its URL holds the credential).
 pub fn webhook(target: &Dynamic) -> Result<Secret> {
     target.read_lock::<Secret>().map(|s| s.clone()).ok_or_else(|| {
@@ -102,15 +121,13 @@ pub mod health_api {
             })?;
         }
         check.contains = opts.string("contains").map_err(to_rhai)?;
-        if let Some(t) = opts.duration("timeout").map_err(to_rhai)? {
-            check.timeout = t;
-        }
-        if let Some(r) = opts.int("retries").map_err(to_rhai)? {
-            check.retries = r.max(0) as u32;
-        }
-        if let Some(i) = opts.duration("interval").map_err(to_rhai)? {
-            check.interval = i;
-        }
+        super::attempts(
+            &opts,
+            &mut check.timeout,
+            &mut check.retries,
+            &mut check.interval,
+        )
+        .map_err(to_rhai)?;
         match json_path.filter(|v| !v.is_unit()) {
             None => {}
             Some(v) if v.is_string() => check.json_path = Some((v.to_string(), None)),
@@ -183,15 +200,13 @@ pub mod health_api {
         let port = u16::try_from(port)
             .map_err(|_| to_rhai(Error::usage(format!("tcp_check: {port} is not a port"))))?;
         let mut check = TcpCheck::new(host, port);
-        if let Some(t) = opts.duration("timeout").map_err(to_rhai)? {
-            check.timeout = t;
-        }
-        if let Some(r) = opts.int("retries").map_err(to_rhai)? {
-            check.retries = r.max(0) as u32;
-        }
-        if let Some(i) = opts.duration("interval").map_err(to_rhai)? {
-            check.interval = i;
-        }
+        super::attempts(
+            &opts,
+            &mut check.timeout,
+            &mut check.retries,
+            &mut check.interval,
+        )
+        .map_err(to_rhai)?;
         let result = health::tcp_check(&check, &context.control()).map_err(to_rhai)?;
         Ok(check_map(&result))
     }
