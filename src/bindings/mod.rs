@@ -9,6 +9,7 @@ pub mod core;
 pub mod files;
 pub mod health;
 pub mod options;
+pub mod postgres;
 pub mod storage;
 pub mod storage_values;
 pub mod types;
@@ -61,6 +62,11 @@ pub fn namespaces() -> Vec<Namespace> {
             title: "Backups: keys, archives and stores",
             intro: "Encrypted, streaming backups of files into a store, and safe restores. Sets are maps: `#{ name, id, url, created, host, complete, kind, files, bytes, stored_bytes, key_id }`.",
             module: rhai::exported_module!(storage::storage_api),
+        },
+        Namespace {
+            title: "Postgres databases",
+            intro: "Database handles for read-only queries and catalog reads, streamed dumps into backup sets (`store.backup(name, db.dump(), key)`), and restores verified against what the dump recorded. Tables are maps `#{ schema, name, rls, force_rls, rows }`; policies are `pg_policies` rows `#{ schema, table, name, permissive, roles, command, using, with_check }`.",
+            module: rhai::exported_module!(postgres::postgres_api),
         },
         Namespace {
             title: "Health checks, waiting and notifications",

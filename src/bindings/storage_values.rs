@@ -46,6 +46,14 @@ fn add_manifest_fields(m: &mut Map, manifest: &Manifest) {
         (manifest.stored_bytes() as rhai::INT).into(),
     );
     m.insert("key_id".into(), manifest.key_id.clone().into());
+    if let Some(database) = &manifest.database {
+        let summary = crate::bindings::postgres::catalog_summary(&database.catalog);
+        m.extend(summary);
+        m.insert(
+            "server_version".into(),
+            database.catalog.server_version.clone().into(),
+        );
+    }
 }
 
 /// The set a script refers to: a set map (from `find`, `latest`, `backup`) or an id string

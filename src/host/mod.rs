@@ -8,6 +8,7 @@ pub mod digest;
 pub mod files;
 pub mod health;
 pub mod notify;
+pub mod postgres;
 pub mod runtime;
 pub mod snapshot;
 pub mod store;

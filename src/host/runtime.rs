@@ -22,3 +22,28 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 pub fn block_on<F: Future>(future: F) -> F::Output {
     runtime().block_on(future)
 }
+
+/// How often [`block_on_controlled`] looks at the control while a future runs.
+const CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Runs a future to completion from synchronous code, stopping it early when the run is
+/// interrupted (Ctrl-C) or the step's deadline passes — for calls that can block for long,
+/// such as a database query.
+pub fn block_on_controlled<T, F>(
+    control: &crate::context::control::Control,
+    future: F,
+) -> crate::error::Result<T>
+where
+    F: Future<Output = crate::error::Result<T>>,
+{
+    block_on(async {
+        tokio::pin!(future);
+        let mut tick = tokio::time::interval(CHECK_EVERY);
+        loop {
+            tokio::select! {
+                out = &mut future => return out,
+                _ = tick.tick() => control.check()?,
+            }
+        }
+    })
+}

@@ -19,7 +19,7 @@ use super::manifest::{Manifest, ObjectRecord, Timings, MANIFEST_FORMAT};
 use super::Store;
 use crate::context::control::Control;
 use crate::error::{Error, Result};
-use crate::host::archive::{write_tar, FileRecord, Selection};
+use crate::host::archive::{write_tar, Selection};
 use crate::host::compress::Compression;
 use crate::host::crypto::{EncryptingWriter, Key};
 use crate::host::digest::HashingWriter;
@@ -36,35 +36,44 @@ pub struct BackupOptions {
     pub host: String,
 }
 
-/// What the worker thread produced.
-struct Produced {
-    files: Vec<FileRecord>,
-    plain_sha256: String,
-    plain_size: u64,
-    stored_sha256: String,
-    stored_size: u64,
+/// An object about to be written into a set.
+pub struct NewObject<'a> {
+    /// Its name within the set folder.
+    pub name: &'a str,
+    /// Compression of its plaintext.
+    pub compression: Compression,
+    /// Plaintext bytes expected, when known (for the progress bar).
+    pub plain_total: Option<u64>,
 }
 
-/// Runs the synchronous stages, writing into `out`.
-fn produce(
-    selection: &Selection,
+/// One encrypted object written into a set, with what its producer returned.
+pub struct Written<T> {
+    /// The object's manifest record.
+    pub record: ObjectRecord,
+    /// What the producer returned (e.g. the archive's file list).
+    pub output: T,
+}
+
+/// Runs the synchronous stages on a worker thread: the producer writes plaintext, which flows
+/// through compression → [plain SHA-256] → encryption → [stored SHA-256] → `out`. The plain
+/// checksum covers the decrypted object (e.g. the compressed archive): what `runbook decrypt`
+/// writes, so it can be checked with `sha256sum` during a manual recovery.
+fn produce<T>(
     key: &Key,
     compression: Compression,
     out: ChannelWriter,
     plain_done: &AtomicU64,
-) -> Result<(ChannelWriter, Produced)> {
+    producer: impl FnOnce(&mut dyn Write, &dyn Fn(u64)) -> Result<T>,
+) -> Result<(ChannelWriter, T, ObjectSums)> {
     let io = |what: &str| {
         let what = what.to_string();
         move |e: std::io::Error| Error::io(&what, e)
     };
-    // tar → compression → [plain SHA-256] → encryption → [stored SHA-256] → channel. The plain
-    // checksum covers the decrypted object (the compressed archive): what `runbook decrypt`
-    // writes, so it can be checked with `sha256sum` during a manual recovery.
     let stored = HashingWriter::new(out);
     let encrypted = EncryptingWriter::new(stored, key).map_err(io("starting encryption"))?;
     let plain = HashingWriter::new(encrypted);
-    let compressed = compression.compressor(plain)?;
-    let (compressed, files) = write_tar(selection, compressed, &mut |n| {
+    let mut compressed = compression.compressor(plain)?;
+    let output = producer(&mut compressed, &|n| {
         plain_done.fetch_add(n, Ordering::Relaxed);
     })?;
     let plain = compressed.finish().map_err(io("finishing compression"))?;
@@ -74,14 +83,22 @@ fn produce(
     out.flush().map_err(io("flushing"))?;
     Ok((
         out,
-        Produced {
-            files,
+        output,
+        ObjectSums {
             plain_sha256,
             plain_size,
             stored_sha256,
             stored_size,
         },
     ))
+}
+
+/// Checksums and sizes of one written object.
+struct ObjectSums {
+    plain_sha256: String,
+    plain_size: u64,
+    stored_sha256: String,
+    stored_size: u64,
 }
 
 /// Uploads chunks from `rx` until the channel closes; returns the unfinished upload.
@@ -91,10 +108,10 @@ async fn upload_chunks(
     mut rx: tokio::sync::mpsc::Receiver<bridge::Chunk>,
     control: &Control,
     plain_done: &AtomicU64,
-    plain_total: u64,
+    plain_total: Option<u64>,
 ) -> Result<WriteMultipart> {
     let mut upload = backend.start_upload(relative).await?;
-    let mut transfer = control.transfer(&format!("backup {relative}"), Some(plain_total));
+    let mut transfer = control.transfer(&format!("backup {relative}"), plain_total);
     let mut shown = 0;
     while let Some(chunk) = rx.recv().await {
         let step = async {
@@ -118,6 +135,67 @@ async fn upload_chunks(
     Ok(upload)
 }
 
+/// Writes one encrypted object `object` into the set `id`. `producer` runs on a worker thread
+/// and writes the plaintext (reporting plaintext bytes for the progress bar, whose total is
+/// `plain_total` when known); the upload is committed only if the producer succeeded, and
+/// aborted otherwise, so a failed source never leaves a finished object behind.
+pub fn write_object<T: Send + 'static>(
+    store: &Store,
+    id: &SetId,
+    object: &NewObject,
+    key: &Key,
+    control: &Control,
+    producer: impl FnOnce(&mut dyn Write, &dyn Fn(u64)) -> Result<T> + Send + 'static,
+) -> Result<Written<T>> {
+    let relative = format!("{}/{}", id.path(), object.name);
+    let compression = object.compression;
+    let backend = store.backend();
+    let (tx, rx) = bridge::channel();
+    let plain_done = Arc::new(AtomicU64::new(0));
+    let worker = {
+        let key = key.clone();
+        let plain_done = plain_done.clone();
+        std::thread::spawn(move || {
+            let out = ChannelWriter::new(tx);
+            produce(&key, compression, out, &plain_done, producer).map(|(out, output, sums)| {
+                let _ = out.finish();
+                (output, sums)
+            })
+        })
+    };
+    let uploaded = block_on(upload_chunks(
+        backend,
+        &relative,
+        rx,
+        control,
+        &plain_done,
+        object.plain_total,
+    ));
+    let produced = worker
+        .join()
+        .unwrap_or_else(|_| Err(Error::failed("the backup worker crashed")));
+    let (upload, (output, sums)) = match (uploaded, produced) {
+        (Ok(upload), Ok(produced)) => (upload, produced),
+        (Ok(upload), Err(e)) => {
+            let _ = block_on(upload.abort());
+            return Err(e);
+        }
+        (Err(e), _) => return Err(e),
+    };
+    block_on(upload.finish()).map_err(|e| backend.upload_error(&relative, e))?;
+    Ok(Written {
+        record: ObjectRecord {
+            name: object.name.to_string(),
+            compression,
+            stored_size: sums.stored_size,
+            stored_sha256: sums.stored_sha256,
+            plain_size: sums.plain_size,
+            plain_sha256: sums.plain_sha256,
+        },
+        output,
+    })
+}
+
 /// Backs up `selection` as a new set called `name`, encrypted with `key`.
 pub fn backup_files(
     store: &Store,
@@ -130,78 +208,67 @@ pub fn backup_files(
     let started = Utc::now();
     let id = store.new_set_id(name, &options.host)?;
     let object = format!("data.tar.{}.rbk", options.compression.extension());
-    let relative = format!("{}/{object}", id.path());
-    let backend = store.backend();
-
-    let (tx, rx) = bridge::channel();
-    let plain_done = Arc::new(AtomicU64::new(0));
-    let worker = {
+    let written = {
         let selection = selection.clone();
-        let key = key.clone();
-        let compression = options.compression;
-        let plain_done = plain_done.clone();
-        std::thread::spawn(move || {
-            let out = ChannelWriter::new(tx);
-            produce(&selection, &key, compression, out, &plain_done).map(|(out, produced)| {
-                let _ = out.finish();
-                produced
-            })
-        })
+        write_object(
+            store,
+            &id,
+            &NewObject {
+                name: &object,
+                compression: options.compression,
+                plain_total: Some(selection.bytes),
+            },
+            key,
+            control,
+            move |out, progress| {
+                let (_, files) = write_tar(&selection, out, &mut |n| progress(n))?;
+                Ok(files)
+            },
+        )
+        .map_err(|e| e.context(format!("backup of \"{name}\" stopped")))?
     };
-    let uploaded = block_on(upload_chunks(
-        backend,
-        &relative,
-        rx,
-        control,
-        &plain_done,
-        selection.bytes,
-    ));
-    let produced = worker
-        .join()
-        .unwrap_or_else(|_| Err(Error::failed("the backup worker crashed")));
-    let upload = match (uploaded, produced) {
-        (Ok(upload), Ok(produced)) => (upload, produced),
-        (Ok(upload), Err(e)) => {
-            let _ = block_on(upload.abort());
-            return Err(e.context(format!("backup of \"{name}\" stopped")));
-        }
-        (Err(e), _) => return Err(e.context(format!("backup of \"{name}\" stopped"))),
-    };
-    let (upload, produced) = upload;
-    block_on(upload.finish()).map_err(|e| {
-        backend
-            .upload_error(&relative, e)
-            .context(format!("backup of \"{name}\" stopped"))
-    })?;
+    let mut manifest = new_manifest(&id, "files", key, options, started);
+    manifest.objects.push(written.record);
+    manifest.files = written.output;
+    finish_timings(&mut manifest, started);
+    write_manifest(store.backend(), &id, &manifest)?;
+    Ok(manifest)
+}
 
-    let finished = Utc::now();
-    let manifest = Manifest {
+/// A manifest for a new set of `kind`, without objects yet.
+pub fn new_manifest(
+    id: &SetId,
+    kind: &str,
+    key: &Key,
+    options: &BackupOptions,
+    started: chrono::DateTime<Utc>,
+) -> Manifest {
+    Manifest {
         format: MANIFEST_FORMAT,
-        set: name.to_string(),
+        set: id.name.clone(),
         id: id.dir(),
-        kind: "files".into(),
+        kind: kind.into(),
         created: id.created.to_rfc3339(),
         host: id.host.clone(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         runbook: options.runbook.clone(),
         key_id: hex::encode(key.id().as_bytes()),
-        objects: vec![ObjectRecord {
-            name: object,
-            compression: options.compression,
-            stored_size: produced.stored_size,
-            stored_sha256: produced.stored_sha256,
-            plain_size: produced.plain_size,
-            plain_sha256: produced.plain_sha256,
-        }],
-        files: produced.files,
+        objects: Vec::new(),
+        files: Vec::new(),
+        database: None,
         timings: Timings {
             started: started.to_rfc3339(),
-            finished: finished.to_rfc3339(),
-            duration_ms: (finished - started).num_milliseconds().max(0) as u64,
+            finished: String::new(),
+            duration_ms: 0,
         },
-    };
-    write_manifest(backend, &id, &manifest)?;
-    Ok(manifest)
+    }
+}
+
+/// Stamps the end of the backup into the manifest's timings.
+pub fn finish_timings(manifest: &mut Manifest, started: chrono::DateTime<Utc>) {
+    let finished = Utc::now();
+    manifest.timings.finished = finished.to_rfc3339();
+    manifest.timings.duration_ms = (finished - started).num_milliseconds().max(0) as u64;
 }
 
 /// Writes the manifest: the last object of a set, which makes it complete. Written with a

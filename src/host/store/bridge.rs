@@ -47,7 +47,7 @@ impl ChannelWriter {
         self.buffer.reserve(CHUNK);
         self.tx
             .blocking_send(Ok(chunk))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the upload stopped"))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, RECEIVER_GONE))
     }
 
     /// Sends what is buffered and closes the stream.

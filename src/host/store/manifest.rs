@@ -72,6 +72,9 @@ pub struct Manifest {
     /// Files in the archive, with per-file SHA-256.
     #[serde(default)]
     pub files: Vec<FileRecord>,
+    /// For a database set: what the database held at dump time and how it was dumped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<crate::host::postgres::dump::DatabaseRecord>,
     /// Timings.
     pub timings: Timings,
 }

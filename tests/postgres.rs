@@ -1,0 +1,521 @@
+//! Database backups for real: throw-away Postgres clusters (initdb + pg_ctl on loopback), the
+//! real `pg_dump`, `pg_dumpall`, `pg_restore` and `psql`, and the S3-protocol server in
+//! process. Round trips verified against the manifest and by what a restricted role sees;
+//! faults (dump source stopped, restore target stopped, non-empty target, wrong key); dry-runs
+//! that change nothing.
+
+#[path = "support/postgres.rs"]
+mod postgres;
+#[path = "support/s3.rs"]
+mod s3;
+mod support;
+
+use std::time::Duration;
+
+use postgres::{Cluster, FIXTURE, PASSWORD};
+use s3::{S3Server, ACCESS_KEY, SECRET_KEY};
+use support::Test;
+
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const OTHER_KEY: &str = "HxAREhMUFRYXGBkaGxwdHh8AAQIDBAUGBwgJCgsMDQ4=";
+
+const PRELUDE: &str = r#"
+runbook(#{ title: "Database" });
+let key = key(secret("BACKUP_ENCRYPTION_KEY"));
+let store = storage(`s3://backups/mt5`, #{
+    endpoint: env("S3_ENDPOINT"), region: "us-east-1",
+    access_key: secret("S3_KEY"), secret_key: secret("S3_SECRET"),
+    allow_http: true, retries: 2, retry_timeout: "4s" });
+"#;
+
+fn script(body: &str) -> String {
+    format!("{PRELUDE}\n{body}")
+}
+
+/// A project with `backup.rhai` (dump `SOURCE_URL`) and `restore.rhai` (restore the newest
+/// set into `TARGET_URL`, options from the `RESTORE_OPTIONS` param).
+fn project(server: &S3Server, source: &Cluster, target: &Cluster) -> Test {
+    Test::new()
+        .file(
+            "backup.rhai",
+            &script(
+                r#"let db = postgres(secret("SOURCE_URL"));
+let set = step("Dump", || store.backup("database", db.dump(), key));
+log(`dumped ${set.tables} tables, ${set.rows} rows, ${set.policies} policies into ${set.id}`);"#,
+            ),
+        )
+        .file(
+            "restore.rhai",
+            &script(
+                r#"let target = postgres(secret("TARGET_URL"));
+let set = step("Find", || store.find("database", "latest"));
+let report = step("Restore", || target.restore(store, set, key, #{ target_db: env("TARGET_DB", "app") }));
+log(`restored ${report.tables} tables, ${report.rows} rows, verified=${report.verified}`);"#,
+            ),
+        )
+        .env("S3_ENDPOINT", &server.endpoint)
+        .env("S3_KEY", ACCESS_KEY)
+        .env("S3_SECRET", SECRET_KEY)
+        .env("BACKUP_ENCRYPTION_KEY", KEY)
+        .env("SOURCE_URL", &source.url("app"))
+        .env("TARGET_URL", &target.url("postgres"))
+}
+
+fn fixture_cluster() -> Cluster {
+    let cluster = Cluster::start();
+    cluster.psql("postgres", "CREATE DATABASE app");
+    cluster.psql("app", FIXTURE);
+    cluster
+}
+
+fn set_dirs(server: &S3Server) -> Vec<String> {
+    let dir = server.bucket_dir().join("mt5/database");
+    let mut ids: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+fn manifests(server: &S3Server) -> usize {
+    set_dirs(server)
+        .iter()
+        .filter(|id| {
+            server
+                .bucket_dir()
+                .join("mt5/database")
+                .join(id)
+                .join("manifest.json")
+                .exists()
+        })
+        .count()
+}
+
+/// What `role` sees of the fixture's protected tables.
+fn seen_by(cluster: &Cluster, db: &str, role: &str) -> String {
+    cluster.psql_as(
+        db,
+        Some(role),
+        "SELECT (SELECT count(*) FROM app.accounts) || '/' || (SELECT count(*) FROM app.trades) \
+         || '/' || (SELECT coalesce(sum(volume), 0) FROM app.trades)",
+    )
+}
+
+#[test]
+fn a_dump_restores_into_another_cluster_verified_and_policies_behave_the_same() {
+    let server = S3Server::start();
+    let source = fixture_cluster();
+    let target = Cluster::start();
+    let t = project(&server, &source, &target).args(&["run", "backup.rhai"]);
+    t.run()
+        .code(0)
+        .stdout_has("dumped 4 tables, 345 rows, 7 policies");
+    let manifest = std::fs::read_to_string(
+        server
+            .bucket_dir()
+            .join("mt5/database")
+            .join(&set_dirs(&server)[0])
+            .join("manifest.json"),
+    )
+    .unwrap();
+    for recorded in [
+        "\"kind\": \"postgres\"",
+        "\"name\": \"trades\"",
+        "\"rows\": 300",
+        "\"force_rls\": true",
+        "\"name\": \"only open trades\"",
+        "\"permissive\": \"RESTRICTIVE\"",
+        "\"name\": \"trader\"",
+        "\"consistent_snapshot\": true",
+        "roles.sql.zst.rbk",
+        "database.pgdump.zst.rbk",
+    ] {
+        assert!(
+            manifest.contains(recorded),
+            "{recorded} not in manifest:\n{manifest}"
+        );
+    }
+    assert!(!manifest.contains(PASSWORD));
+
+    t.again(&["run", "restore.rhai"])
+        .code(0)
+        .stdout_has("restored 4 tables, 345 rows, verified=true");
+    // The roles came along and the policies behave the same: the restricted role sees the
+    // same rows before and after (its own accounts; its own, non-archived trades).
+    for role in ["trader", "auditor"] {
+        assert_eq!(
+            seen_by(&source, "app", role),
+            seen_by(&target, "app", role),
+            "{role}"
+        );
+    }
+    assert_eq!(seen_by(&target, "app", "trader"), "2/160/1309.00");
+    assert_eq!(
+        target.psql("app", "SELECT app.volume_of('trader')"),
+        source.psql("app", "SELECT app.volume_of('trader')")
+    );
+    // The password never shows.
+    for (_, journal) in t.journals() {
+        assert!(!journal.contains(PASSWORD));
+    }
+}
+
+#[test]
+fn parallel_and_plain_restores_verify_too() {
+    let server = S3Server::start();
+    let source = fixture_cluster();
+    let target = Cluster::start();
+    let t = project(&server, &source, &target)
+        .file(
+            "plain.rhai",
+            &script(
+                r#"let db = postgres(secret("SOURCE_URL"));
+step("Dump", || store.backup("database", db.dump(#{ format: "plain", roles: false, schemas: ["app"] }), key));
+let target = postgres(secret("TARGET_URL"));
+let set = store.latest("database");
+let r = step("Restore", || target.restore(store, set, key, #{ target_db: "plain_copy" }));
+log(`plain: ${r.tables} tables verified=${r.verified}`);"#,
+            ),
+        )
+        .file(
+            "parallel.rhai",
+            &script(
+                r#"let target = postgres(secret("TARGET_URL"));
+let set = store.find("database", "latest");
+let r = step("Restore", || target.restore(store, set, key, #{ target_db: "parallel_copy", jobs: 2, temp_dir: "tmp" }));
+log(`parallel: ${r.tables} tables verified=${r.verified}`);"#,
+            ),
+        );
+    std::fs::create_dir(t.path().join("tmp")).unwrap();
+    t.again(&["run", "backup.rhai"]).code(0);
+    t.again(&["run", "parallel.rhai"])
+        .code(0)
+        .stdout_has("parallel: 4 tables verified=true");
+    assert_eq!(
+        std::fs::read_dir(t.path().join("tmp")).unwrap().count(),
+        0,
+        "the temporary dump file is removed"
+    );
+    // Plain SQL of one schema, without roles: the parallel restore brought them already.
+    t.again(&["run", "plain.rhai"])
+        .code(0)
+        .stdout_has("plain: 2 tables verified=true");
+    assert_eq!(seen_by(&target, "plain_copy", "trader"), "2/160/1309.00");
+}
+
+#[test]
+fn a_dump_whose_server_stops_mid_stream_leaves_no_set_and_a_rerun_works() {
+    let server = S3Server::start();
+    let source = fixture_cluster();
+    // Enough data that the dump is still streaming when the server goes away.
+    source.psql(
+        "app",
+        "CREATE TABLE public.ticks AS SELECT i AS id, md5(i::text) || md5((i * 7)::text) AS payload \
+         FROM generate_series(1, 800000) i",
+    );
+    let target = Cluster::start();
+    let t = project(&server, &source, &target).args(&["run", "backup.rhai"]);
+    let child = t.spawn();
+    assert!(
+        source.wait_for_query("COPY", Duration::from_secs(30)),
+        "the dump started"
+    );
+    source.stop();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("pg_dump failed"), "{stderr}");
+    assert!(stderr.contains("no set was written"), "{stderr}");
+    assert!(!stderr.contains(PASSWORD));
+    assert_eq!(manifests(&server), 0, "no complete set");
+    let leftovers: Vec<_> = walkdir::WalkDir::new(server.bucket_dir().join("mt5/database"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().display().to_string())
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "the partial objects are removed: {leftovers:?}"
+    );
+
+    source.restart();
+    t.run().code(0).stdout_has("dumped 5 tables");
+    assert_eq!(manifests(&server), 1);
+}
+
+#[test]
+fn a_restore_whose_target_stops_fails_clearly_and_a_rerun_works() {
+    let server = S3Server::start();
+    let source = fixture_cluster();
+    source.psql(
+        "app",
+        "CREATE TABLE public.ticks AS SELECT i AS id, md5(i::text) || md5((i * 7)::text) AS payload \
+         FROM generate_series(1, 800000) i",
+    );
+    let target = Cluster::start();
+    let t = project(&server, &source, &target).args(&["run", "restore.rhai"]);
+    t.again(&["run", "backup.rhai"]).code(0);
+    let child = t.spawn();
+    assert!(
+        target.wait_for_query("COPY", Duration::from_secs(30)),
+        "the restore started"
+    );
+    target.stop();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("pg_restore failed"), "{stderr}");
+    assert!(stderr.contains("run again"), "{stderr}");
+
+    // One transaction: after the crash the target database is empty, so a rerun may use it.
+    target.restart();
+    t.run().code(0).stdout_has("verified=true");
+    assert_eq!(
+        target.psql("app", "SELECT count(*) FROM public.ticks"),
+        "800000"
+    );
+}
+
+#[test]
+fn a_non_empty_target_is_refused_before_it_is_touched_and_clean_replaces_it() {
+    let server = S3Server::start();
+    let source = fixture_cluster();
+    let target = Cluster::start();
+    let t = project(&server, &source, &target);
+    t.again(&["run", "backup.rhai"]).code(0);
+    target.psql("postgres", "CREATE DATABASE app");
+    target.psql(
+        "app",
+        "CREATE TABLE public.settings (key text); INSERT INTO public.settings VALUES ('keep me')",
+    );
+    t.again(&["run", "restore.rhai"])
+        .code(2)
+        .stderr_has("database app is not empty")
+        .stderr_has("nothing was restored")
+        .stderr_has("clean: true");
+    assert_eq!(
+        target.psql("app", "SELECT key FROM public.settings"),
+        "keep me"
+    );
+
+    // With clean the restore is Destructive: refused without a terminal or --yes ...
+    t.put(
+        "clean.rhai",
+        &script(
+            r#"let target = postgres(secret("TARGET_URL"));
+let set = store.find("database", "latest");
+let r = step("Restore", || target.restore(store, set, key, #{ target_db: "app", clean: true }));
+log(`verified=${r.verified}`);"#,
+        ),
+    );
+    t.again(&["run", "clean.rhai"]).code(2).stderr_has("--yes");
+    assert_eq!(
+        target.psql("app", "SELECT key FROM public.settings"),
+        "keep me"
+    );
+    // ... and with --yes it replaces the set's objects and verifies.
+    t.again(&["run", "clean.rhai", "--yes"])
+        .code(0)
+        .stdout_has("verified=true");
+    assert_eq!(
+        target.psql("app", "SELECT count(*) FROM public.settings"),
+        "2"
+    );
+}
+
+#[test]
+fn a_wrong_key_restores_nothing() {
+    let server = S3Server::start();
+    let source = fixture_cluster();
+    let target = Cluster::start();
+    let t = project(&server, &source, &target);
+    t.again(&["run", "backup.rhai"]).code(0);
+    let wrong = project(&server, &source, &target).env("BACKUP_ENCRYPTION_KEY", OTHER_KEY);
+    let out = wrong.again(&["run", "restore.rhai"]);
+    out.code(1).stderr_has("key");
+    assert!(!target.has_database("app"), "no database was created");
+}
+
+#[test]
+fn a_restore_that_does_not_match_the_manifest_names_the_differences() {
+    let server = S3Server::start();
+    let source = fixture_cluster();
+    let target = Cluster::start();
+    let t = project(&server, &source, &target).file(
+        "compare.rhai",
+        &script(
+            r#"let restored = postgres(secret("RESTORED_URL"));
+let set = store.latest("database");
+let check = restored.compare_with(store, set);
+log(`ok=${check.ok}`);
+for d in check.differences { log(`difference: ${d}`); }"#,
+        ),
+    );
+    t.again(&["run", "backup.rhai"]).code(0);
+    t.again(&["run", "restore.rhai"]).code(0);
+    let t = t.env("RESTORED_URL", &target.url("app"));
+    t.again(&["run", "compare.rhai"])
+        .code(0)
+        .stdout_has("ok=true");
+    target.psql(
+        "app",
+        "DELETE FROM public.audit_log WHERE id > 38; DROP POLICY \"only open trades\" ON app.trades; \
+         ALTER TABLE app.accounts DISABLE ROW LEVEL SECURITY",
+    );
+    t.again(&["run", "compare.rhai"])
+        .code(0)
+        .stdout_has("ok=false")
+        .stdout_has("table public.audit_log has 38 rows, the backup had 40")
+        .stdout_has("policy \"only open trades\" on app.trades is missing")
+        .stdout_has("table app.accounts: row-level security is off, the backup had it on");
+}
+
+#[test]
+fn dry_runs_read_the_database_and_write_nothing() {
+    let server = S3Server::start();
+    let source = fixture_cluster();
+    let target = Cluster::start();
+    let t = project(&server, &source, &target);
+    t.again(&["run", "--dry-run", "backup.rhai"])
+        .code(0)
+        .stdout_has("4 tables, 7 policies");
+    assert!(server.snapshot().is_empty(), "nothing uploaded");
+    t.again(&["run", "backup.rhai"]).code(0);
+    let before = server.snapshot();
+    t.again(&["run", "--dry-run", "restore.rhai"])
+        .code(0)
+        .stdout_has("create database app and restore set");
+    assert!(!target.has_database("app"));
+    assert_eq!(server.snapshot(), before);
+}
+
+#[test]
+fn queries_are_read_only_and_parameters_are_typed() {
+    let source = fixture_cluster();
+    let t = Test::new()
+        .env("DATABASE_URL", &source.url("app"))
+        .file(
+            "query.rhai",
+            r#"runbook(#{ title: "Query" });
+let db = postgres(secret("DATABASE_URL"));
+let rows = db.query("SELECT owner, count(*) AS n, sum(id) AS ids FROM app.accounts WHERE broker <> $1 GROUP BY owner ORDER BY owner", ["nobody"]);
+for r in rows { log(`${r.owner}=${r.n}`); }
+let settings = db.query("SELECT value FROM public.settings WHERE key = $1", ["risk"]);
+log(`max_lot=${settings[0].value.max_lot}`);
+let counts = db.row_counts();
+log(`trades=${counts["app.trades"]}`);
+let t = db.tables().filter(|t| t.name == "trades")[0];
+log(`rls=${t.rls} force=${t.force_rls}`);
+log(`policies=${db.policies().len()} version=${db.server_version()}`);
+let changed = db.execute("UPDATE public.settings SET value = '{}' WHERE key = $1", ["mode"]);
+log(`changed=${changed}`);
+try { db.query("DELETE FROM public.settings"); } catch (e) { log(`refused: ${e}`); }
+try { db.query("SELECT 1 WHERE $1", [42]); } catch (e) { log(`typed: ${e}`); }"#,
+        )
+        .args(&["run", "query.rhai"]);
+    t.run()
+        .code(0)
+        .stdout_has("someone_else=1")
+        .stdout_has("trader=2")
+        .stdout_has("max_lot=2.5")
+        .stdout_has("trades=300")
+        .stdout_has("rls=true force=true")
+        .stdout_has("policies=7")
+        .stdout_has("changed=1")
+        .stdout_has("use db.execute")
+        .stdout_has("parameter $1 is bool");
+    assert_eq!(
+        source.psql("app", "SELECT count(*) FROM public.settings"),
+        "2"
+    );
+    // In a dry-run the query runs and the execute is only planned.
+    t.again(&["run", "--dry-run", "query.rhai"])
+        .code(0)
+        .stdout_has("trader=2");
+}
+
+#[test]
+fn connection_problems_say_what_to_do() {
+    let source = fixture_cluster();
+    let wrong_password = source.url("app").replace(PASSWORD, "not-the-password");
+    let t = Test::new()
+        .env("DATABASE_URL", &wrong_password)
+        .env(
+            "NO_SERVER_URL",
+            "postgres://postgres:pw@127.0.0.1:9/app?sslmode=disable",
+        )
+        .file(
+            "a.rhai",
+            r#"runbook(#{ title: "Auth" });
+let db = postgres(secret("DATABASE_URL"));
+db.tables();"#,
+        )
+        .file(
+            "b.rhai",
+            r#"runbook(#{ title: "Down" });
+let db = postgres(secret("NO_SERVER_URL"));
+db.tables();"#,
+        )
+        .file(
+            "c.rhai",
+            r#"runbook(#{ title: "Inline" });
+let db = postgres("postgres://postgres:hunter2@127.0.0.1:9/app");"#,
+        );
+    let out = t.again(&["run", "a.rhai"]);
+    out.code(1)
+        .stderr_has("password authentication failed")
+        .stderr_has("check the user and password");
+    assert!(!format!("{out:?}").contains("not-the-password"));
+    t.again(&["run", "b.rhai"])
+        .code(1)
+        .stderr_has("cannot connect to postgres://postgres@127.0.0.1:9/app")
+        .stderr_has("check that the server is running");
+    let out = t.again(&["run", "c.rhai"]);
+    out.code(2).stderr_has("contains a password");
+}
+
+#[cfg(unix)]
+#[test]
+fn client_tools_older_than_the_server_are_refused_before_dumping() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = S3Server::start();
+    let source = fixture_cluster();
+    let target = Cluster::start();
+    let t = project(&server, &source, &target).file(
+        "old.rhai",
+        &script(
+            r#"let db = postgres(secret("SOURCE_URL"), #{ bin_dir: "oldbin" });
+store.backup("database", db.dump(), key);"#,
+        ),
+    );
+    for tool in ["pg_dump", "pg_dumpall"] {
+        let path = t.path().join("oldbin").join(tool);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\necho '{tool} (PostgreSQL) 12.22'\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    t.again(&["run", "old.rhai"])
+        .code(1)
+        .stderr_has("pg_dump is version 12 but the server runs PostgreSQL")
+        .stderr_has("postgresql-client-");
+    assert!(server.snapshot().is_empty());
+    let t = t.file(
+        "missing.rhai",
+        &script(
+            r#"let db = postgres(secret("SOURCE_URL"), #{ bin_dir: "nowhere" });
+store.backup("database", db.dump(), key);"#,
+        ),
+    );
+    t.again(&["run", "missing.rhai"])
+        .code(1)
+        .stderr_has("pg_dump was not found in nowhere")
+        .stderr_has("apt-get install postgresql-client");
+}
