@@ -20,7 +20,7 @@ use runbook::context::secrets::{Redactor, Secret};
 use runbook::error::ErrorKind;
 use runbook::host::snapshot::contabo::ContaboClient;
 use runbook::host::snapshot::hetzner::HetznerClient;
-use runbook::host::snapshot::http::RetryPolicy;
+use runbook::host::http::RetryPolicy;
 use runbook::host::snapshot::qemu::QemuImage;
 use runbook::host::snapshot::{
     boot_verify, plan_prune, snapshot_and_prune, BootedCopy, Provider, Snapshot, SnapshotStatus,
@@ -691,7 +691,7 @@ fn contabo_double_rejects_missing_or_bad_request_id() {
     ];
     assert_eq!(raw_request(&d.url, "GET", &path, &v1, "").0, 200);
     assert!(contabo_double::request_id_ok(
-        &runbook::host::snapshot::http::uuid4()
+        &runbook::host::http::uuid4()
     ));
 }
 

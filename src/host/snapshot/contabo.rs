@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::http::{uuid4, ApiError, ApiRequest, ApiResponse, Body, HttpClient, RetryPolicy};
+use crate::host::http::{uuid4, ApiError, ApiRequest, ApiResponse, Body, HttpClient, RetryPolicy};
 use super::{Provider, Snapshot, SnapshotStatus};
 use crate::context::control::Control;
 use crate::context::secrets::Secret;

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::http::{
+use crate::host::http::{
     form_encode, random_u64, sleep_checked, ApiRequest, Body, HttpClient, RetryPolicy,
 };
 use super::{BootedCopy, Provider, Snapshot, SnapshotStatus};
