@@ -137,11 +137,7 @@ pub fn backups(context: &RunContext, sb: &Supabase) -> Result<Array> {
     let action = format!("list the backups of {}", sb.describe());
     context.effect(Effect::Read, &action, Array::new, || {
         let list = sb.api.backups(&context.control())?;
-        Ok(list
-            .backups
-            .iter()
-            .map(|b| backup_map(b).into())
-            .collect())
+        Ok(list.backups.iter().map(|b| backup_map(b).into()).collect())
     })
 }
 
@@ -248,7 +244,10 @@ pub fn restore_pitr(context: &RunContext, sb: &Supabase, time: &str) -> Result<M
     );
     let result = || {
         let mut m = Map::new();
-        m.insert("project_ref".into(), sb.api.project_ref().to_string().into());
+        m.insert(
+            "project_ref".into(),
+            sb.api.project_ref().to_string().into(),
+        );
         m.insert("target".into(), target.to_rfc3339().into());
         m.insert("target_unix".into(), (unix as rhai::INT).into());
         m
@@ -311,9 +310,7 @@ pub fn health(context: &RunContext, sb: &Supabase, services: Array, options: Map
     )?;
     let timeout_ms = opts.duration("timeout")?.map(|t| t.as_millis() as u64);
     let retries = opts.int("retries")?.unwrap_or(0).max(0) as u32;
-    let interval = opts
-        .duration("interval")?
-        .unwrap_or(Duration::from_secs(5));
+    let interval = opts.duration("interval")?.unwrap_or(Duration::from_secs(5));
     let action = format!(
         "check the health of {} on {}",
         services.join(", "),

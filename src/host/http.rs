@@ -705,12 +705,18 @@ mod tests {
             Some(Duration::from_secs(7))
         );
         assert_eq!(requested_wait(&h, RateLimitHeaders::HETZNER), None);
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let mut h = HeaderMap::new();
         h.insert("ratelimit-remaining", "0".parse().unwrap());
         h.insert("ratelimit-reset", (now + 5).to_string().parse().unwrap());
         let w = requested_wait(&h, RateLimitHeaders::HETZNER).unwrap();
-        assert!(w <= Duration::from_secs(5) && w >= Duration::from_secs(3), "{w:?}");
+        assert!(
+            w <= Duration::from_secs(5) && w >= Duration::from_secs(3),
+            "{w:?}"
+        );
         // Requests left in the window: no wait is asked for.
         let mut h = HeaderMap::new();
         h.insert("x-ratelimit-remaining", "3".parse().unwrap());

@@ -91,10 +91,10 @@ pub fn validate_services(services: &[String]) -> Result<()> {
     }
     for s in services {
         if !SERVICES.contains(&s.as_str()) {
-            return Err(Error::usage(format!(
-                "supabase health: unknown service \"{s}\""
-            ))
-            .with_hint(format!("services are: {}", SERVICES.join(", "))));
+            return Err(
+                Error::usage(format!("supabase health: unknown service \"{s}\""))
+                    .with_hint(format!("services are: {}", SERVICES.join(", "))),
+            );
         }
     }
     Ok(())
@@ -233,10 +233,7 @@ impl BackupList {
             } else if self.backups.is_empty() {
                 "there is no platform backup at all (the Free plan has none you can restore; back up with pg_dump)".to_string()
             } else {
-                format!(
-                    "none of the {} backup(s) is COMPLETED",
-                    self.backups.len()
-                )
+                format!("none of the {} backup(s) is COMPLETED", self.backups.len())
             };
             return Freshness {
                 ok: false,
@@ -310,7 +307,9 @@ impl PitrWindow {
                     earliest.to_rfc3339(),
                     latest.to_rfc3339()
                 ))
-                .with_hint("pick a time inside the window (see supabase.pitr()); nothing was restored"));
+                .with_hint(
+                    "pick a time inside the window (see supabase.pitr()); nothing was restored",
+                ));
             }
         }
         Ok(())
@@ -533,9 +532,11 @@ impl ManagementApi {
 
     /// How old the newest `COMPLETED` daily backup is (none when there is none).
     pub fn backup_age(&self, control: &Control) -> Result<Option<Duration>> {
-        Ok(self
-            .newest_completed_backup(control)?
-            .map(|b| (Utc::now() - b.inserted_at).to_std().unwrap_or(Duration::ZERO)))
+        Ok(self.newest_completed_backup(control)?.map(|b| {
+            (Utc::now() - b.inserted_at)
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+        }))
     }
 
     /// The PITR window.
@@ -688,13 +689,7 @@ impl ManagementApi {
 
     /// `GET /v1/projects/{ref}`: the project's overall state.
     pub fn project_status(&self, control: &Control) -> Result<ProjectStatus> {
-        self.call(
-            "reading the project status",
-            Method::GET,
-            "",
-            None,
-            control,
-        )
+        self.call("reading the project status", Method::GET, "", None, control)
     }
 }
 
@@ -709,7 +704,12 @@ mod tests {
     #[test]
     fn refs_are_twenty_lowercase_letters() {
         assert!(validate_ref("abcdefghijklmnopqrst").is_ok());
-        for bad in ["abcdefghijklmnopqrs", "abcdefghijklmnopqrsT", "abcdefghijklmnopqrs1", ""] {
+        for bad in [
+            "abcdefghijklmnopqrs",
+            "abcdefghijklmnopqrsT",
+            "abcdefghijklmnopqrs1",
+            "",
+        ] {
             assert!(validate_ref(bad).is_err(), "{bad}");
         }
     }
