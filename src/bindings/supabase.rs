@@ -482,8 +482,9 @@ pub mod supabase_api {
 
     /// Checks the project's services (`auth`, `db`, `db_postgres_user`, `pooler`, `realtime`,
     /// `rest`, `storage`, `pg_bouncer`). Returns `#{ ok, latency_ms, attempts, detail, status,
-    /// services }` like the other checks, with `services: [#{ name, status, healthy, error }]`;
-    /// `ok` only when every service is `ACTIVE_HEALTHY`.
+    /// services }` like the other checks (`status` is `()`: there is no single HTTP status),
+    /// with `services: [#{ name, status, healthy, error }]`; `ok` only when every service is
+    /// `ACTIVE_HEALTHY`. An unhealthy service is `ok: false`, not an error; a refused token is.
     ///
     /// **Effect:** Read.
     ///
