@@ -18,9 +18,9 @@ use runbook::context::control::Control;
 use runbook::context::output::{OutputMode, Reporter};
 use runbook::context::secrets::{Redactor, Secret};
 use runbook::error::ErrorKind;
+use runbook::host::http::RetryPolicy;
 use runbook::host::snapshot::contabo::ContaboClient;
 use runbook::host::snapshot::hetzner::HetznerClient;
-use runbook::host::snapshot::http::RetryPolicy;
 use runbook::host::snapshot::qemu::QemuImage;
 use runbook::host::snapshot::{
     boot_verify, plan_prune, snapshot_and_prune, BootedCopy, Provider, Snapshot, SnapshotStatus,
@@ -690,9 +690,7 @@ fn contabo_double_rejects_missing_or_bad_request_id() {
         ("x-request-id", "04e0f898-37b4-48bc-a794-1a57abe6aa31"),
     ];
     assert_eq!(raw_request(&d.url, "GET", &path, &v1, "").0, 200);
-    assert!(contabo_double::request_id_ok(
-        &runbook::host::snapshot::http::uuid4()
-    ));
+    assert!(contabo_double::request_id_ok(&runbook::host::http::uuid4()));
 }
 
 #[test]

@@ -12,6 +12,7 @@ pub mod options;
 pub mod postgres;
 pub mod storage;
 pub mod storage_values;
+pub mod supabase;
 pub mod types;
 pub mod vps;
 
@@ -77,6 +78,11 @@ pub fn namespaces() -> Vec<Namespace> {
             title: "VPS snapshots",
             intro: "Provider snapshots of a VPS (Hetzner Cloud, Contabo) or of a local qcow2 image: list, take, prune, restore, and boot a copy to verify one. Snapshots are maps: `#{ id, name, created, status, ours, size_gb }`; only snapshots runbook made (`ours`) are ever pruned.",
             module: rhai::exported_module!(vps::vps_api),
+        },
+        Namespace {
+            title: "Supabase",
+            intro: "The Supabase Management API for one project: platform backups and their freshness (RPO), the point-in-time-recovery window and PITR restores, the daily backup schedule, service health and project status. The access token is a secret and never appears in output.",
+            module: rhai::exported_module!(supabase::supabase_api),
         },
         Namespace {
             title: "Value types",

@@ -21,11 +21,11 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::http::{uuid4, ApiError, ApiRequest, ApiResponse, Body, HttpClient, RetryPolicy};
 use super::{Provider, Snapshot, SnapshotStatus};
 use crate::context::control::Control;
 use crate::context::secrets::Secret;
 use crate::error::{Error, Result};
+use crate::host::http::{uuid4, ApiError, ApiRequest, ApiResponse, Body, HttpClient, RetryPolicy};
 
 /// The public API.
 pub const DEFAULT_API_BASE: &str = "https://api.contabo.com";

@@ -18,13 +18,13 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::http::{
-    form_encode, random_u64, sleep_checked, ApiRequest, Body, HttpClient, RetryPolicy,
-};
 use super::{BootedCopy, Provider, Snapshot, SnapshotStatus};
 use crate::context::control::Control;
 use crate::context::secrets::Secret;
 use crate::error::{Error, Result};
+use crate::host::http::{
+    form_encode, random_u64, sleep_checked, ApiRequest, Body, HttpClient, RetryPolicy,
+};
 
 /// The public API.
 pub const DEFAULT_BASE_URL: &str = "https://api.hetzner.cloud/v1";

@@ -13,8 +13,11 @@
 
 pub mod contabo;
 pub mod hetzner;
-pub mod http;
 pub mod qemu;
+
+/// The shared provider HTTP client, which moved to [`crate::host::http`] once Supabase used it
+/// too; re-exported so `snapshot::http` paths keep working.
+pub use crate::host::http;
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 

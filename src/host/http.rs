@@ -1,13 +1,15 @@
-//! Shared HTTP handling for the provider clients: one request with retries, exponential backoff
-//! with full jitter, rate-limit headers, and error bodies turned into messages that name the
-//! provider's own code and text (and never a token).
+//! Shared HTTP handling for the provider API clients (Hetzner, Contabo, the Supabase Management
+//! API): one request with retries, exponential backoff with full jitter, rate-limit headers, and
+//! error bodies turned into messages that name the provider's own code and text (and never a
+//! token).
 //!
 //! Retried: HTTP 429, 502, 503, 504, network errors and timeouts, and Hetzner's `conflict` code.
 //! Never retried: 423 / `locked` (another action runs on the server; retrying blindly would race
-//! it) and every other 4xx. On 429 the wait honours `RateLimit-Reset` (Hetzner, UNIX seconds) or
-//! `Retry-After` (seconds or an HTTP date), capped by [`RetryPolicy::cap`]. Between retries and
-//! while a request is in flight, [`Control::check`] is polled so Ctrl-C and step deadlines stop
-//! the call promptly.
+//! it) and every other 4xx. On 429 the wait honours `Retry-After` (seconds or an HTTP date) or the
+//! provider's rate-limit reset header, read as its [`RateLimitHeaders`] say (Hetzner:
+//! `RateLimit-Reset`, a UNIX time; Supabase: `X-RateLimit-Reset`, seconds from now), capped by
+//! [`RetryPolicy::cap`]. Between retries and while a request is in flight, [`Control::check`] is
+//! polled so Ctrl-C and step deadlines stop the call promptly.
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -127,18 +129,33 @@ pub struct ApiError {
     pub message: Option<String>,
     /// Hetzner's `X-Correlation-Id`, for support requests.
     pub correlation_id: Option<String>,
+    /// Supabase's `errorEventId` from the body, for support requests.
+    pub event_id: Option<String>,
+    /// Permissions the token lacks, from a `missing_permissions` array (Supabase scoped tokens).
+    pub missing_permissions: Vec<String>,
+    /// How many attempts were made before giving up with this answer (1 when not retried).
+    pub attempts: u32,
 }
 
 impl ApiError {
     /// Parses an error body of any of the shapes the providers use: Hetzner
     /// `{"error":{"code","message"}}`, Contabo `{"statusCode","message"}`, Keycloak
-    /// `{"error","error_description"}`. A body that is none of these is quoted (shortened).
+    /// `{"error","error_description"}`, Supabase `{"message","errorEventId"?,
+    /// "missing_permissions"?}`. A body that is none of these is quoted (shortened).
     pub fn parse(status: u16, headers: &HeaderMap, body: &str) -> Self {
         let correlation_id = header_str(headers, "x-correlation-id");
         let mut code = None;
         let mut message = None;
+        let mut event_id = None;
+        let mut missing_permissions = Vec::new();
         match serde_json::from_str::<serde_json::Value>(body) {
             Ok(v) => {
+                event_id = v.get("errorEventId").and_then(json_text);
+                missing_permissions = v
+                    .get("missing_permissions")
+                    .and_then(|m| m.as_array())
+                    .map(|a| a.iter().filter_map(json_text).collect())
+                    .unwrap_or_default();
                 if let Some(e) = v.get("error").filter(|e| e.is_object()) {
                     code = e.get("code").and_then(json_text);
                     message = e.get("message").and_then(json_text);
@@ -168,6 +185,9 @@ impl ApiError {
             code,
             message,
             correlation_id,
+            event_id,
+            missing_permissions,
+            attempts: 1,
         }
     }
 
@@ -202,8 +222,17 @@ impl ApiError {
                 }
             }
         }
+        if !self.missing_permissions.is_empty() {
+            out.push_str(&format!(
+                " (missing permissions: {})",
+                self.missing_permissions.join(", ")
+            ));
+        }
         if let Some(id) = &self.correlation_id {
             out.push_str(&format!(" (correlation id {id})"));
+        }
+        if let Some(id) = &self.event_id {
+            out.push_str(&format!(" (error event id {id})"));
         }
         out
     }
@@ -244,8 +273,51 @@ fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-/// The wait a 429/503 response asks for: `RateLimit-Reset` (UNIX seconds) or `Retry-After`.
-pub fn requested_wait(headers: &HeaderMap) -> Option<Duration> {
+/// How the reset time in a provider's rate-limit headers is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetClock {
+    /// A UNIX time in seconds (Hetzner's `RateLimit-Reset`).
+    UnixSeconds,
+    /// Seconds from now (Supabase's `X-RateLimit-Reset`).
+    SecondsFromNow,
+}
+
+/// Which rate-limit headers a provider sends, and how to read the reset time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitHeaders {
+    /// The header with the requests left in the window (lower case).
+    pub remaining: &'static str,
+    /// The header with the time the window resets (lower case).
+    pub reset: &'static str,
+    /// How the reset time is written.
+    pub clock: ResetClock,
+}
+
+impl RateLimitHeaders {
+    /// Hetzner Cloud: `RateLimit-Remaining`, `RateLimit-Reset` (UNIX seconds).
+    pub const HETZNER: RateLimitHeaders = RateLimitHeaders {
+        remaining: "ratelimit-remaining",
+        reset: "ratelimit-reset",
+        clock: ResetClock::UnixSeconds,
+    };
+
+    /// The Supabase Management API: `X-RateLimit-Remaining`, `X-RateLimit-Reset` (seconds).
+    pub const SUPABASE: RateLimitHeaders = RateLimitHeaders {
+        remaining: "x-ratelimit-remaining",
+        reset: "x-ratelimit-reset",
+        clock: ResetClock::SecondsFromNow,
+    };
+}
+
+impl Default for RateLimitHeaders {
+    fn default() -> Self {
+        RateLimitHeaders::HETZNER
+    }
+}
+
+/// The wait a 429/503 response asks for: `Retry-After`, or the rate-limit reset header (read as
+/// `style` says) when no requests remain in the window.
+pub fn requested_wait(headers: &HeaderMap, style: RateLimitHeaders) -> Option<Duration> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -258,12 +330,13 @@ pub fn requested_wait(headers: &HeaderMap) -> Option<Duration> {
             return Some(at.saturating_sub(now));
         }
     }
-    let remaining = header_str(headers, "ratelimit-remaining").and_then(|v| v.parse::<u64>().ok());
+    let remaining = header_str(headers, style.remaining).and_then(|v| v.parse::<u64>().ok());
     if remaining.is_none_or(|r| r == 0) {
-        if let Some(reset) =
-            header_str(headers, "ratelimit-reset").and_then(|v| v.parse::<u64>().ok())
-        {
-            return Some(Duration::from_secs(reset).saturating_sub(now));
+        if let Some(reset) = header_str(headers, style.reset).and_then(|v| v.parse::<u64>().ok()) {
+            return Some(match style.clock {
+                ResetClock::UnixSeconds => Duration::from_secs(reset).saturating_sub(now),
+                ResetClock::SecondsFromNow => Duration::from_secs(reset),
+            });
         }
     }
     None
@@ -323,6 +396,7 @@ pub struct HttpClient {
     provider: &'static str,
     client: reqwest::Client,
     policy: RetryPolicy,
+    rate_limit: RateLimitHeaders,
     scrub: Mutex<Vec<String>>,
 }
 
@@ -339,16 +413,28 @@ impl HttpClient {
             provider,
             client,
             policy,
+            rate_limit: RateLimitHeaders::default(),
             scrub: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Sets which rate-limit headers the provider sends (default [`RateLimitHeaders::HETZNER`]).
+    pub fn with_rate_limit_headers(mut self, headers: RateLimitHeaders) -> Self {
+        self.rate_limit = headers;
+        self
     }
 
     /// Replaces the retry policy.
     pub fn set_policy(&mut self, policy: RetryPolicy) -> Result<()> {
         let scrub = std::mem::take(&mut *self.scrub.lock().unwrap_or_else(|e| e.into_inner()));
-        *self = HttpClient::new(self.provider, policy)?;
+        *self = HttpClient::new(self.provider, policy)?.with_rate_limit_headers(self.rate_limit);
         *self.scrub.lock().unwrap_or_else(|e| e.into_inner()) = scrub;
         Ok(())
+    }
+
+    /// The provider name that prefixes messages.
+    pub fn provider(&self) -> &'static str {
+        self.provider
     }
 
     /// The retry policy in force.
@@ -394,11 +480,12 @@ impl HttpClient {
             let outcome = self.attempt(req, control)?;
             let (wait_hint, failure) = match outcome {
                 Attempt::Done(resp) => return Ok(Ok(resp)),
-                Attempt::Api(err, headers) => {
+                Attempt::Api(mut err, headers) => {
                     if !err.retryable() || attempt >= self.policy.max_retries {
+                        err.attempts = attempt + 1;
                         return Ok(Err(err));
                     }
-                    let wait = requested_wait(&headers);
+                    let wait = requested_wait(&headers, self.rate_limit);
                     (wait, err.describe())
                 }
                 Attempt::Network(msg) => {
@@ -581,6 +668,60 @@ mod tests {
         assert!(e.retryable());
         let e = ApiError::parse(502, &h, "<html>bad gateway</html>");
         assert!(e.retryable());
+    }
+
+    #[test]
+    fn supabase_error_bodies_keep_event_id_and_missing_permissions() {
+        let h = HeaderMap::new();
+        let e = ApiError::parse(
+            406,
+            &h,
+            r#"{"message":"Failed to retrieve SQL snippet","errorEventId":"49f4"}"#,
+        );
+        assert_eq!(
+            e.describe(),
+            "HTTP 406: Failed to retrieve SQL snippet (error event id 49f4)"
+        );
+        let e = ApiError::parse(
+            403,
+            &h,
+            r#"{"message":"Forbidden resource","missing_permissions":["backups_read"]}"#,
+        );
+        assert_eq!(e.missing_permissions, ["backups_read"]);
+        assert_eq!(
+            e.describe(),
+            "HTTP 403: Forbidden resource (missing permissions: backups_read)"
+        );
+        assert_eq!(e.attempts, 1);
+    }
+
+    #[test]
+    fn reset_header_is_read_per_provider() {
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        h.insert("x-ratelimit-reset", "7".parse().unwrap());
+        assert_eq!(
+            requested_wait(&h, RateLimitHeaders::SUPABASE),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(requested_wait(&h, RateLimitHeaders::HETZNER), None);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut h = HeaderMap::new();
+        h.insert("ratelimit-remaining", "0".parse().unwrap());
+        h.insert("ratelimit-reset", (now + 5).to_string().parse().unwrap());
+        let w = requested_wait(&h, RateLimitHeaders::HETZNER).unwrap();
+        assert!(
+            w <= Duration::from_secs(5) && w >= Duration::from_secs(3),
+            "{w:?}"
+        );
+        // Requests left in the window: no wait is asked for.
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-remaining", "3".parse().unwrap());
+        h.insert("x-ratelimit-reset", "60".parse().unwrap());
+        assert_eq!(requested_wait(&h, RateLimitHeaders::SUPABASE), None);
     }
 
     #[test]
