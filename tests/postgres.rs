@@ -519,3 +519,38 @@ store.backup("database", db.dump(), key);"#,
         .stderr_has("pg_dump was not found in nowhere")
         .stderr_has("apt-get install postgresql-client");
 }
+
+#[test]
+fn pg_check_reports_health_as_a_result_the_script_branches_on() {
+    let source = fixture_cluster();
+    let t = Test::new()
+        .env("DATABASE_URL", &source.url("app"))
+        .env("DOWN_URL", "postgres://postgres:pw@127.0.0.1:9/app?sslmode=disable")
+        .file(
+            "check.rhai",
+            r#"runbook(#{ title: "Checks" });
+let db = postgres(secret("DATABASE_URL"));
+let plain = pg_check(secret("DATABASE_URL"));
+log(`plain ok=${plain.ok} attempts=${plain.attempts} detail=${plain.detail}`);
+let counted = pg_check(db, #{ query: "SELECT count(*) FROM app.accounts", expect: 3 });
+log(`counted ok=${counted.ok} detail=${counted.detail}`);
+let wrong = pg_check(db, #{ query: "SELECT value->>'live' FROM public.settings WHERE key = 'mode'", expect: "false" });
+log(`wrong ok=${wrong.ok} detail=${wrong.detail}`);
+let down = pg_check(secret("DOWN_URL"), #{ retries: 1, interval: "10ms", timeout: "3s" });
+log(`down ok=${down.ok} attempts=${down.attempts} detail=${down.detail}`);"#,
+        )
+        .args(&["run", "check.rhai"]);
+    let out = t.run();
+    out.code(0)
+        .stdout_has("plain ok=true attempts=1 detail=query answered (1 rows)")
+        .stdout_has("counted ok=true detail=query returned 3")
+        .stdout_has("wrong ok=false detail=query returned true, expected false")
+        .stdout_has(
+            "down ok=false attempts=2 detail=cannot connect to postgres://postgres@127.0.0.1:9/app",
+        );
+    assert!(!format!("{out:?}").contains(PASSWORD));
+    // Checks are reads: they run in a dry-run too.
+    t.again(&["run", "--dry-run", "check.rhai"])
+        .code(0)
+        .stdout_has("counted ok=true");
+}

@@ -211,6 +211,73 @@ pub mod health_api {
         Ok(check_map(&result))
     }
 
+    /// Checks a Postgres database: connects and runs `SELECT 1` read-only. The target is a
+    /// `postgres(...)` handle or a secret holding the URL. Returns `#{ ok, latency_ms,
+    /// attempts, detail }`; a server that is down or refuses the password is `ok: false`.
+    ///
+    /// **Effect:** Read.
+    ///
+    /// ```rhai
+    /// let db_ok = pg_check(secret("DATABASE_URL"));
+    /// ```
+    #[rhai_fn(name = "pg_check", return_raw)]
+    pub fn pg_check(call: NativeCallContext, target: Dynamic) -> Res<Map> {
+        pg_check_with(call, target, Map::new())
+    }
+
+    /// Checks a Postgres database with options: `query` (default `"SELECT 1"`, run
+    /// read-only), `expect` (the first column of the first row, compared as text), `timeout`
+    /// (per attempt, default `"10s"`), `retries`, `interval`.
+    ///
+    /// **Effect:** Read.
+    ///
+    /// ```rhai
+    /// let check = pg_check(db, #{ query: "SELECT count(*) FROM app.accounts", expect: "3",
+    ///                             retries: 5, interval: "2s" });
+    /// if !check.ok { warn(check.detail); }
+    /// ```
+    #[rhai_fn(name = "pg_check", return_raw)]
+    pub fn pg_check_with(call: NativeCallContext, target: Dynamic, options: Map) -> Res<Map> {
+        use crate::host::postgres::check::{pg_check, PgCheck};
+        let context = run_context(&call)?;
+        let opts = Options::new(
+            "pg_check options",
+            options,
+            &["query", "expect", "timeout", "retries", "interval"],
+        )
+        .map_err(to_rhai)?;
+        let db = if let Some(db) = target.read_lock::<crate::host::postgres::Database>() {
+            db.clone()
+        } else if let Some(url) = target.read_lock::<Secret>() {
+            let spec = crate::host::postgres::conn::ConnSpec::parse(url.expose())
+                .map_err(|e| to_rhai(e.context(format!("secret {}", url.name()))))?;
+            crate::host::postgres::Database::new(spec, Default::default())
+        } else {
+            return Err(to_rhai(
+                Error::usage("pg_check needs a postgres(...) handle or a secret holding the URL")
+                    .with_hint("pg_check(secret(\"DATABASE_URL\")) or pg_check(postgres(secret(\"DATABASE_URL\")))"),
+            ));
+        };
+        let mut check = PgCheck::default();
+        if let Some(query) = opts.string("query").map_err(to_rhai)? {
+            check.query = query;
+        }
+        check.expect = match opts.get("expect") {
+            None => None,
+            Some(v) if v.is_string() => Some(v.clone().into_string().unwrap_or_default()),
+            Some(v) => Some(v.to_string()),
+        };
+        super::attempts(
+            &opts,
+            &mut check.timeout,
+            &mut check.retries,
+            &mut check.interval,
+        )
+        .map_err(to_rhai)?;
+        let result = pg_check(&db, &check, &context.control()).map_err(to_rhai)?;
+        Ok(check_map(&result))
+    }
+
     /// Calls `probe` until it returns `true`, or until `timeout` (e.g. `"10m"`) has passed,
     /// every `interval` (default `"5s"`). Returns `#{ ok, attempts, elapsed_ms }`; not becoming
     /// ready is `ok: false`, not an error.

@@ -30,7 +30,8 @@ impl Options {
         })
     }
 
-    fn get(&self, key: &str) -> Option<&Dynamic> {
+    /// The raw value of an option (`()` counts as absent).
+    pub fn get(&self, key: &str) -> Option<&Dynamic> {
         self.map.get(key).filter(|v| !v.is_unit())
     }
 

@@ -167,7 +167,7 @@ pub(crate) fn sleep_checked(duration: Duration, control: &Control) -> Result<()>
 }
 
 /// `d` for people: `2s`, `500ms`, `1m 30s`.
-fn show(d: Duration) -> String {
+pub(crate) fn show(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
@@ -176,14 +176,14 @@ fn millis(d: Duration) -> u64 {
 }
 
 /// What one attempt found.
-struct Attempt {
-    ok: bool,
-    detail: String,
-    status: Option<u16>,
+pub(crate) struct Attempt {
+    pub(crate) ok: bool,
+    pub(crate) detail: String,
+    pub(crate) status: Option<u16>,
 }
 
 impl Attempt {
-    fn fail(detail: impl Into<String>) -> Self {
+    pub(crate) fn fail(detail: impl Into<String>) -> Self {
         Attempt {
             ok: false,
             detail: detail.into(),
@@ -193,7 +193,7 @@ impl Attempt {
 }
 
 /// Runs `attempt` up to `1 + retries` times, `interval` apart, until one passes.
-fn with_retries(
+pub(crate) fn with_retries(
     what: &str,
     retries: u32,
     interval: Duration,

@@ -7,6 +7,7 @@
 //! backups.
 
 pub mod catalog;
+pub mod check;
 pub mod conn;
 pub mod dump;
 pub mod restore;
@@ -140,6 +141,11 @@ impl Database {
         params: &[Param],
         control: &Control,
     ) -> Result<Vec<serde_json::Value>> {
+        block_on_controlled(control, self.query_async(sql, params))
+    }
+
+    /// [`Database::query`] for async callers.
+    pub async fn query_async(&self, sql: &str, params: &[Param]) -> Result<Vec<serde_json::Value>> {
         let sql = sql.trim().trim_end_matches(';');
         let first_word = sql
             .split(|c: char| c.is_whitespace() || c == '(')
@@ -154,7 +160,7 @@ impl Database {
                 "use db.execute(sql, params) to change data (a Write effect, planned in dry-runs)",
             ));
         }
-        block_on_controlled(control, async {
+        {
             let mut client = self.spec.connect().await?;
             let tx = client
                 .build_transaction()
@@ -184,7 +190,7 @@ impl Database {
             }
             tx.commit().await.map_err(sql_error)?;
             Ok(rows)
-        })
+        }
     }
 
     /// Runs a statement that may change data; returns the number of rows it affected.
