@@ -554,3 +554,40 @@ log(`down ok=${down.ok} attempts=${down.attempts} detail=${down.detail}`);"#,
         .code(0)
         .stdout_has("counted ok=true");
 }
+
+#[test]
+fn sslmode_is_honoured_as_libpq_means_it() {
+    let server = S3Server::start();
+    let source = fixture_cluster();
+    let ca = source.enable_tls();
+    let other = Cluster::start();
+    let other_ca = other.enable_tls();
+    let base = source.url("app").replace("?sslmode=disable", "");
+    let target = Cluster::start();
+    let t = project(&server, &source, &target)
+        .env("REQUIRE_URL", &format!("{base}?sslmode=require"))
+        .env("VERIFY_URL", &format!("{base}?sslmode=verify-full&sslrootcert={}", ca.display()))
+        .env("WRONG_CA_URL", &format!("{base}?sslmode=verify-full&sslrootcert={}", other_ca.display()))
+        .env("PLAIN_URL", &format!("{base}?sslmode=disable"))
+        .env("SOURCE_URL", &format!("{base}?sslmode=verify-full&sslrootcert={}", ca.display()))
+        .file(
+            "tls.rhai",
+            r#"runbook(#{ title: "TLS" });
+const SQL = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+for name in ["REQUIRE_URL", "VERIFY_URL", "PLAIN_URL"] {
+    let db = postgres(secret(name));
+    log(`${name} tls=${db.query(SQL)[0].ssl}`);
+}
+try { postgres(secret("WRONG_CA_URL")).query(SQL); } catch (e) { log(`WRONG_CA_URL refused: ${e}`); }"#,
+        );
+    t.again(&["run", "tls.rhai"])
+        .code(0)
+        .stdout_has("REQUIRE_URL tls=true")
+        .stdout_has("VERIFY_URL tls=true")
+        .stdout_has("PLAIN_URL tls=false")
+        .stdout_has("WRONG_CA_URL refused: cannot connect");
+    // pg_dump gets the same sslmode and root certificate through the URL.
+    t.again(&["run", "backup.rhai"])
+        .code(0)
+        .stdout_has("dumped 4 tables");
+}
