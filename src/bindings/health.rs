@@ -25,6 +25,17 @@ pub fn check_map(result: &CheckResult) -> Map {
     m
 }
 
+/// The stand-in result of a check that the effect gate did not run (offline plan).
+pub fn unchecked(what: &str) -> CheckResult {
+    CheckResult {
+        ok: true,
+        latency_ms: 0,
+        attempts: 0,
+        detail: format!("{what}: not checked (offline plan)"),
+        status: None,
+    }
+}
+
 /// Applies the `timeout`, `retries` and `interval` options shared by the checks.
 pub fn attempts(
     opts: &crate::bindings::options::Options,
@@ -159,8 +170,15 @@ pub mod health_api {
                 check.headers.push((name.to_string(), value));
             }
         }
-        context.checkpoint().map_err(to_rhai)?;
-        let result = health::http_check(&check, &context.control()).map_err(to_rhai)?;
+        let action = format!("check {url}");
+        let result = context
+            .effect(
+                Effect::Read,
+                &action,
+                || super::unchecked(&action),
+                || health::http_check(&check, &context.control()),
+            )
+            .map_err(to_rhai)?;
         Ok(check_map(&result))
     }
 
@@ -207,7 +225,15 @@ pub mod health_api {
             &mut check.interval,
         )
         .map_err(to_rhai)?;
-        let result = health::tcp_check(&check, &context.control()).map_err(to_rhai)?;
+        let action = format!("check tcp {host}:{port}");
+        let result = context
+            .effect(
+                Effect::Read,
+                &action,
+                || super::unchecked(&action),
+                || health::tcp_check(&check, &context.control()),
+            )
+            .map_err(to_rhai)?;
         Ok(check_map(&result))
     }
 

@@ -3,7 +3,8 @@
 //! hook that stops the script on Ctrl-C or a step timeout.
 //!
 //! Also here: reading a runbook's metadata without running it ([`read_metadata`]), used by
-//! `check`, `list` and by `run` before anything happens.
+//! `check`, `list` and by `run` before anything happens; and the offline outline of a runbook
+//! ([`outline`]): its steps in order, with their options, for the playbook `runbook doc` writes.
 
 pub mod diagnostics;
 pub mod embedded;
@@ -253,6 +254,61 @@ impl Prepared {
         }
         .convert(err)
     }
+}
+
+/// A runbook as the playbook shows it: its metadata and its steps in order.
+#[derive(Debug, Clone)]
+pub struct Outline {
+    /// The validated metadata (with the `//!` doc comment).
+    pub meta: RunbookMeta,
+    /// The steps, in the order the script declares them.
+    pub steps: Vec<crate::context::OutlinedStep>,
+}
+
+/// Runs `script` in the offline plan mode ([`crate::context::gate::Mode::Plan`]): every
+/// `step(...)` is recorded with its options and its body is NOT run; code outside steps runs, but
+/// the effect gate simulates every action (reads included), `env()` / `secret()` give
+/// placeholders and `param()` gives the declared defaults (a placeholder for required ones).
+/// Nothing touches files, the network or the environment, so the outline is deterministic.
+/// Steps inside functions of imported modules appear in call order; steps nested inside another
+/// step's body do not (that body is not run).
+pub fn outline(script: &Script, project: &Project) -> Result<Outline> {
+    use crate::context::secrets::{Secret, PLACEHOLDER_SECRET};
+    use crate::context::ParamValue;
+
+    let meta = read_metadata(script, project)?;
+    let params = meta
+        .params
+        .iter()
+        .map(|p| {
+            let value = if p.secret {
+                ParamValue::Secret(Secret::new(&p.name, PLACEHOLDER_SECRET))
+            } else {
+                ParamValue::Plain(
+                    p.default
+                        .clone()
+                        .unwrap_or_else(|| serde_json::Value::String(format!("<{}>", p.name))),
+                )
+            };
+            (p.name.clone(), value)
+        })
+        .collect();
+    let context = Rc::new(RunContext::offline_plan(project.root.clone(), params));
+    let prepared = prepare(script, project, context.clone())?;
+    prepared.run().map_err(|e| {
+        Error::usage(format!(
+            "{}: the offline outline (steps not run, placeholders for env/secret) failed: {}",
+            script.name,
+            e.message()
+        ))
+        .with_hint(
+            "code outside step(...) must not depend on real results: move host calls into steps",
+        )
+    })?;
+    Ok(Outline {
+        meta,
+        steps: context.outline(),
+    })
 }
 
 /// Marker token: metadata was captured, stop evaluating.
