@@ -174,6 +174,10 @@ tcp_check("127.0.0.1", 1);
 sleep("10m");
 if !confirm("Really?") { throw "no"; }
 notify(secret("WEBHOOK_URL"), "hello");
+wait_until(|| false, #{ timeout: "10m", interval: "1s" });
+let store = storage("backups");
+let age = store.latest_age("app-data");
+if age == () { target_missed("no backup at all"); }
 step("Write", || write_file("step-write.txt", "x"));
 step("Call", || http_check("http://127.0.0.1:1/"));
 step("Wait", || sleep("10m"));"#,

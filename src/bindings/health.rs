@@ -270,18 +270,31 @@ pub mod health_api {
             .map_err(to_rhai)?
             .unwrap_or_else(|| "condition".into());
         let script_error = std::cell::RefCell::new(None);
-        let result = health::wait_until(
-            || match probe.call_within_context::<Dynamic>(&call, ()) {
-                Ok(v) => Ok(v.as_bool().unwrap_or(false)),
-                Err(e) => {
-                    *script_error.borrow_mut() = Some(e);
-                    Err(Error::failed("the probe failed"))
-                }
+        // Waiting only looks (the probe's primitives have their own effects), but it takes time:
+        // an offline plan does not wait.
+        let result = context.effect(
+            Effect::Read,
+            &format!("wait until {label}"),
+            || health::WaitResult {
+                ok: true,
+                attempts: 0,
+                elapsed_ms: 0,
             },
-            timeout,
-            interval,
-            &context.control(),
-            &label,
+            || {
+                health::wait_until(
+                    || match probe.call_within_context::<Dynamic>(&call, ()) {
+                        Ok(v) => Ok(v.as_bool().unwrap_or(false)),
+                        Err(e) => {
+                            *script_error.borrow_mut() = Some(e);
+                            Err(Error::failed("the probe failed"))
+                        }
+                    },
+                    timeout,
+                    interval,
+                    &context.control(),
+                    &label,
+                )
+            },
         );
         match result {
             Ok(r) => {

@@ -532,10 +532,9 @@ mod tests {
         assert_eq!(cal("0 3 * * SUN").unwrap(), "Sun *-*-* 03:00:00 UTC");
         assert_eq!(cal("0 3 * * 7").unwrap(), "Sun *-*-* 03:00:00 UTC");
         assert_eq!(cal("*/15 * * * *").unwrap(), "*-*-* *:00/15:00 UTC");
-        assert_eq!(
-            cal("30 4 1 1,4,7,10 *").unwrap(),
-            "*-01,04,07,10-01 04:30:00 UTC"
-        );
+        assert_eq!(cal("30 4 1 1,4,7,10 *").unwrap(), "*-01/3-01 04:30:00 UTC");
+        assert_eq!(cal("30 4 1 1,6 *").unwrap(), "*-01,06-01 04:30:00 UTC");
+        assert_eq!(cal("5/20 * * * *").unwrap(), "*-*-* *:05/20:00 UTC");
         assert_eq!(
             cal("0 9 * * 1-5").unwrap(),
             "Mon,Tue,Wed,Thu,Fri *-*-* 09:00:00 UTC"
