@@ -199,7 +199,7 @@ fn doc_check_detects_a_stale_playbook_and_output_is_deterministic() {
     let t = project();
     t.again(&["doc", "--check"])
         .code(1)
-        .stderr_has("is stale")
+        .stderr_has("does not exist")
         .stderr_has("runbook doc -o");
     t.again(&["doc"]).code(0);
     let first = playbook(&t);
@@ -215,6 +215,7 @@ fn doc_check_detects_a_stale_playbook_and_output_is_deterministic() {
     );
     t.again(&["doc", "--check"])
         .code(1)
+        .stderr_has("is stale")
         .stderr_has("+ 1. **A new step**")
         .stderr_has("commit");
     assert_eq!(first, playbook(&t), "--check writes nothing");

@@ -298,3 +298,23 @@ fn the_example_drill_runs() {
     .stdout_has("2 files verified");
     assert_eq!(drill_log(&t)[0]["verdict"], "met");
 }
+
+#[test]
+fn a_drill_regenerates_a_playbook_that_exists() {
+    let t = Test::new().file(
+        "runbooks/drill-n.rhai",
+        r#"runbook(#{ title: "N drill", rto: "1h" }); step("S", || 1);"#,
+    );
+    t.again(&["drill", "runbooks/drill-n.rhai"])
+        .code(0)
+        .stderr_has("update the playbook: runbook doc");
+    assert!(!t.path().join("docs/operations/dr-playbook.md").exists());
+    t.again(&["doc"]).code(0);
+    t.again(&["drill", "runbooks/drill-n.rhai", "--note", "second one"])
+        .code(0)
+        .stderr_has("(regenerated)");
+    t.again(&["doc", "--check"]).code(0);
+    let playbook =
+        std::fs::read_to_string(t.path().join("docs/operations/dr-playbook.md")).unwrap();
+    assert!(playbook.contains("second one"));
+}

@@ -1,6 +1,7 @@
 //! `runbook drill`: a live run (the same machinery as `runbook run`) that also records a drill:
 //! the record is appended to the drill log and an evidence folder is written (journal copy,
-//! report, record, checksums). A drill whose run succeeded but missed the RTO exits 3.
+//! report, record, checksums), and a playbook already at its default place is regenerated. A
+//! drill whose run succeeded but missed the RTO exits 3.
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -177,6 +178,12 @@ fn record(
             "error: the drill succeeded but took longer than the runbook's RTO\n  hint: look at the slowest steps in the report, and record what to improve with --note",
         );
     }
-    reporter.error_line("update the playbook: runbook doc");
+    match super::doc::refresh_after_drill(&outcome.project) {
+        Ok(Some(path)) => reporter.error_line(&format!("  playbook:  {} (regenerated)", path.display())),
+        Ok(None) => reporter.error_line("update the playbook: runbook doc"),
+        Err(e) => reporter.error_line(&format!(
+            "warning: the playbook could not be regenerated: {e}\n  run `runbook doc` once that is fixed"
+        )),
+    }
     Ok(code)
 }
