@@ -307,6 +307,7 @@ fn procedure(out: &mut String, e: &Entry) {
                 "*secret* (value never shown)".to_string()
             } else {
                 match &p.default {
+                    Some(v) if json_text(v).is_empty() => "`\"\"` (empty)".to_string(),
                     Some(v) => format!("`{}`", cell(&json_text(v))),
                     None => "*required*".to_string(),
                 }
