@@ -40,7 +40,7 @@ enum Command {
     /// Rehearse a runbook: a live run that also records a drill (timings, RTO verdict, notes)
     /// in the drill log and an evidence folder.
     #[command(after_help = "Examples:
-  runbook drill runbooks/restore-full.rhai --yes --note \"restore key had to be fetched from 1Password by hand\"
+  runbook drill runbooks/restore-full.rhai --yes --note \"key fetched by hand\"
   runbook drill runbooks/restore-app-data.rhai --param target=/tmp/drill --operator ana
   sha256sum -c docs/operations/evidence/2026-12-04-restore-full/checksums.sha256
 
@@ -60,9 +60,9 @@ give placeholders, param() gives defaults, and the effect gate lets nothing touc
     /// Print operating-system schedules (crontab, systemd timers, Windows Task Scheduler) for
     /// the runbooks that declare a `schedule`.
     #[command(after_help = "Examples:
-  runbook schedule --format cron --workdir /srv/ops --runbook-bin /usr/local/bin/runbook | crontab -
+  runbook schedule --format cron --workdir /srv/ops > runbook.crontab
   runbook schedule runbooks/ --format systemd --workdir /srv/ops --out-dir /etc/systemd/system
-  runbook schedule --format windows --workdir C:\\ops --runbook-bin C:\\ops\\runbook.exe --out-dir tasks
+  runbook schedule --format windows --workdir C:\\ops --out-dir tasks
 
 Schedules are UTC. Expressions a format cannot express exactly are refused, never approximated.")]
     Schedule(ScheduleArgs),

@@ -60,7 +60,10 @@ pub fn schedule(args: ScheduleArgs) -> Result<()> {
         ScheduleFormat::Windows => schedule::windows(&jobs, &target)?,
     };
     let install: Vec<String> = match args.format {
-        ScheduleFormat::Cron => vec!["crontab runbook.crontab".into()],
+        ScheduleFormat::Cron => vec![
+            "add the lines to `crontab -e` (`crontab runbook.crontab` replaces the whole crontab)"
+                .into(),
+        ],
         ScheduleFormat::Systemd => {
             let timers: Vec<&str> = files
                 .iter()
