@@ -370,3 +370,40 @@ fn no_declaration(script: &Script) -> Error {
     ))
     .with_hint("start the script with runbook(#{ title: \"What this procedure does\" })")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outline_records_steps_without_running_them_or_reading_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("runbook.toml"), "").unwrap();
+        let path = dir.path().join("r.rhai");
+        std::fs::write(
+            &path,
+            r#"runbook(#{ title: "R", params: #{ who: "ops", need: (), pw: #{ secret: true, value: () } } });
+let url = env("RUNBOOK_TEST_SURELY_UNSET");
+if url != "${RUNBOOK_TEST_SURELY_UNSET}" { throw "env is not a placeholder"; }
+if param("who") != "ops" || param("need") != "<need>" { throw "params are not defaults"; }
+let k = key(secret("RUNBOOK_TEST_KEY"));
+let first = step("First", #{ timeout: "5m", fallback: "by hand" }, || write_file("x.txt", "x"));
+if first.len() != 0 { throw "a planned step returns an empty map"; }
+for i in 0..2 { step(`Loop ${i}`, || throw "never run"); }
+write_file("top.txt", "x");"#,
+        )
+        .unwrap();
+        let project = Project::discover(&path).unwrap();
+        let outline = outline(&Script::load(&path).unwrap(), &project).unwrap();
+        let names: Vec<&str> = outline.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["First", "Loop 0", "Loop 1"]);
+        assert_eq!(outline.steps[0].spec.fallback.as_deref(), Some("by hand"));
+        assert_eq!(
+            outline.steps[0].spec.timeout,
+            Some(std::time::Duration::from_secs(300))
+        );
+        assert_eq!(outline.steps[2].index, 3);
+        assert!(!dir.path().join("x.txt").exists());
+        assert!(!dir.path().join("top.txt").exists());
+    }
+}
