@@ -25,6 +25,8 @@ pub struct Config {
     pub journal: JournalConfig,
     /// Where run locks are kept.
     pub locks: LockConfig,
+    /// Where drill records and evidence go.
+    pub drills: DrillConfig,
 }
 
 /// `[journal]` in `runbook.toml`.
@@ -55,6 +57,25 @@ impl Default for LockConfig {
     fn default() -> Self {
         LockConfig {
             dir: PathBuf::from(".runbook/locks"),
+        }
+    }
+}
+
+/// `[drills]` in `runbook.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DrillConfig {
+    /// The drill log (one JSON record per line), relative to the project root.
+    pub log: PathBuf,
+    /// The folder for evidence folders, relative to the project root.
+    pub evidence: PathBuf,
+}
+
+impl Default for DrillConfig {
+    fn default() -> Self {
+        DrillConfig {
+            log: PathBuf::from("docs/operations/drills.jsonl"),
+            evidence: PathBuf::from("docs/operations/evidence"),
         }
     }
 }
@@ -106,6 +127,16 @@ impl Project {
         self.root.join(&self.config.locks.dir)
     }
 
+    /// The drill log file.
+    pub fn drill_log(&self) -> PathBuf {
+        self.root.join(&self.config.drills.log)
+    }
+
+    /// The folder holding one evidence folder per drill.
+    pub fn evidence_dir(&self) -> PathBuf {
+        self.root.join(&self.config.drills.evidence)
+    }
+
     /// The project's `stdlib/` folder (may not exist).
     pub fn stdlib_dir(&self) -> PathBuf {
         self.root.join("stdlib")
@@ -150,5 +181,17 @@ mod tests {
         let config = Config::parse("[limits]\nmax_operations = 1000\n").unwrap();
         assert_eq!(config.limits.max_operations, 1000);
         assert_eq!(config.journal.dir, PathBuf::from(".runbook/runs"));
+    }
+
+    #[test]
+    fn the_drill_log_can_move_and_typos_are_named() {
+        let config = Config::parse("[drills]\nlog = \"ops/drills.jsonl\"\n").unwrap();
+        assert_eq!(config.drills.log, PathBuf::from("ops/drills.jsonl"));
+        assert_eq!(
+            config.drills.evidence,
+            PathBuf::from("docs/operations/evidence")
+        );
+        let err = Config::parse("[drills]\nlogs = \"x\"\n").unwrap_err();
+        assert!(err.message().contains("logs"), "{err}");
     }
 }

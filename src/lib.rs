@@ -8,6 +8,7 @@
 //! - [`bindings`]: thin Rhai glue, one file per script namespace.
 //! - [`host`]: the primitives themselves, plain Rust with no Rhai types.
 //! - [`context`]: per-run state: mode and effect gate, journal, secrets, output, locks.
+//! - [`report`]: drill records and evidence, the playbook, operating-system schedules.
 //!
 //! [`error::Error`] is the one error type; its kind decides the exit code.
 
@@ -20,3 +21,4 @@ pub mod context;
 pub mod engine;
 pub mod error;
 pub mod host;
+pub mod report;

@@ -174,7 +174,7 @@ fn api_json_lists_functions_with_docs() {
 
 #[test]
 fn every_command_has_help_with_examples() {
-    for cmd in ["run", "check", "list", "api"] {
+    for cmd in ["run", "check", "list", "api", "drill", "doc", "schedule"] {
         Test::new()
             .args(&[cmd, "--help"])
             .run()

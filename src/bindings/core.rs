@@ -7,7 +7,7 @@ use rhai::{Dynamic, FnPtr, Map, NativeCallContext};
 use crate::bindings::options::Options;
 use crate::bindings::{describe, run_context, to_rhai};
 use crate::context::events::StepStatus;
-use crate::context::StepStart;
+use crate::context::{StepSpec, StepStart};
 use crate::engine::values::{from_json, to_json};
 
 type Res<T> = Result<T, Box<rhai::EvalAltResult>>;
@@ -15,10 +15,18 @@ type Res<T> = Result<T, Box<rhai::EvalAltResult>>;
 /// The body of `step`: begin (or resume), call the closure, end with its result.
 fn run_step(call: &NativeCallContext, name: &str, options: Map, body: FnPtr) -> Res<Dynamic> {
     let context = run_context(call)?;
-    let options = Options::new("step options", options, &["timeout"]).map_err(to_rhai)?;
-    let timeout = options.duration("timeout").map_err(to_rhai)?;
-    match context.begin_step(name, timeout).map_err(to_rhai)? {
+    let options = Options::new("step options", options, &["timeout", "fallback", "manual"])
+        .map_err(to_rhai)?;
+    let spec = StepSpec {
+        timeout: options.duration("timeout").map_err(to_rhai)?,
+        fallback: options.string("fallback").map_err(to_rhai)?,
+        manual: options.string("manual").map_err(to_rhai)?,
+    };
+    match context.begin_step(name, &spec).map_err(to_rhai)? {
         StepStart::Resumed(output) => Ok(from_json(&output)),
+        // An offline plan (`runbook doc`): the body is not run; an empty map stands in for its
+        // result so that `set.id` after the step still evaluates (to `()`).
+        StepStart::Outlined => Ok(Dynamic::from_map(Map::new())),
         StepStart::Run => match body.call_within_context::<Dynamic>(call, ()) {
             Ok(value) => {
                 let (json, faithful) = to_json(&value);
@@ -26,6 +34,12 @@ fn run_step(call: &NativeCallContext, name: &str, options: Map, body: FnPtr) -> 
                 Ok(value)
             }
             Err(err) => {
+                if let Some(fallback) = &spec.fallback {
+                    context.log(
+                        "warn",
+                        &format!("manual fallback for \"{name}\": {fallback}"),
+                    );
+                }
                 context.end_step(StepStatus::Failed, None, false, Some(describe(&err)));
                 Err(err)
             }
@@ -84,11 +98,19 @@ pub mod core_api {
         super::run_step(&call, name, Map::new(), body)
     }
 
-    /// Like `step(name, body)`, with options: `timeout` (a duration such as `"30m"`; the step
-    /// fails when it runs longer, and a script cannot catch that failure).
+    /// Like `step(name, body)`, with options:
+    /// `timeout` (a duration such as `"30m"`; the step fails when it runs longer, and a script
+    /// cannot catch that failure);
+    /// `fallback` (text: how to do this step by hand when the automated step fails — shown as a
+    /// warning when it fails, and listed under the step in the playbook `runbook doc` writes);
+    /// `manual` (text: an instruction for the operator, shown when the step starts — for actions
+    /// that have no API, such as a dashboard setting — and listed in the playbook).
+    /// Unknown options are errors.
     ///
     /// ```rhai
     /// step("Restore database", #{ timeout: "45m" }, || db.restore(store, set, key));
+    /// step("Restore files", #{ fallback: "runbook restore-files SET /srv/mt5 --key-file KEY (see docs/format.md)" },
+    ///      || store.restore_files(set, key, "/srv/mt5"));
     /// ```
     #[rhai_fn(name = "step", return_raw)]
     pub fn step_with_options(
@@ -218,13 +240,18 @@ pub mod core_api {
         Ok(run_context(&call)?.run_id().to_string())
     }
 
-    /// Stops the run with exit code 3, for a missed recovery target (RPO or RTO).
+    /// Stops the run with exit code 3, for a missed recovery target (RPO or RTO). (In the
+    /// offline outline `runbook doc` makes, it does nothing: no real age was read.)
     ///
     /// ```rhai
     /// if age > rpo { target_missed(`newest backup is ${age} old; RPO is 24h`); }
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn target_missed(message: &str) -> Res<()> {
+    pub fn target_missed(call: NativeCallContext, message: &str) -> Res<()> {
+        // An offline plan (`runbook doc`) reads nothing real, so it cannot judge a target.
+        if run_context(&call)?.mode() == crate::context::gate::Mode::Plan {
+            return Ok(());
+        }
         Err(to_rhai(
             Error::target_missed(message.to_string()).with_hint(
                 "a recovery target was missed: check that the backup jobs run, and alert the owner",

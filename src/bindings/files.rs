@@ -81,7 +81,11 @@ pub mod files_api {
             Some(None) => Err(to_rhai(Error::failed(format!(
                 "reading {path}: the plan removes it earlier in this dry-run"
             )))),
-            None => workdir.read(path).map_err(to_rhai),
+            None => context
+                .effect(Effect::Read, &format!("read {path}"), String::new, || {
+                    workdir.read(path)
+                })
+                .map_err(to_rhai),
         }
     }
 
@@ -100,7 +104,14 @@ pub mod files_api {
             .map_err(to_rhai)?;
         Ok(match context.planned_file(&full) {
             Some(planned) => planned.is_some(),
-            None => full.exists(),
+            None => context
+                .effect(
+                    Effect::Read,
+                    &format!("look for {path}"),
+                    || false,
+                    || Ok(full.exists()),
+                )
+                .map_err(to_rhai)?,
         })
     }
 
@@ -117,7 +128,6 @@ pub mod files_api {
     #[rhai_fn(return_raw)]
     pub fn compare_dirs(call: NativeCallContext, left: &str, right: &str) -> Res<Map> {
         let context = run_context(&call)?;
-        context.checkpoint().map_err(to_rhai)?;
         let resolve = |p: &str| {
             let p = std::path::PathBuf::from(p);
             if p.is_absolute() {
@@ -126,8 +136,14 @@ pub mod files_api {
                 context.workdir().join(p)
             }
         };
-        let differences =
-            crate::host::files::compare_trees(&resolve(left), &resolve(right)).map_err(to_rhai)?;
+        let differences = context
+            .effect(
+                Effect::Read,
+                &format!("compare {left} with {right}"),
+                Vec::new,
+                || crate::host::files::compare_trees(&resolve(left), &resolve(right)),
+            )
+            .map_err(to_rhai)?;
         let mut map = Map::new();
         map.insert("same".into(), differences.is_empty().into());
         map.insert(

@@ -25,6 +25,17 @@ pub fn check_map(result: &CheckResult) -> Map {
     m
 }
 
+/// The stand-in result of a check that the effect gate did not run (offline plan).
+pub fn unchecked(what: &str) -> CheckResult {
+    CheckResult {
+        ok: true,
+        latency_ms: 0,
+        attempts: 0,
+        detail: format!("{what}: not checked (offline plan)"),
+        status: None,
+    }
+}
+
 /// Applies the `timeout`, `retries` and `interval` options shared by the checks.
 pub fn attempts(
     opts: &crate::bindings::options::Options,
@@ -159,8 +170,15 @@ pub mod health_api {
                 check.headers.push((name.to_string(), value));
             }
         }
-        context.checkpoint().map_err(to_rhai)?;
-        let result = health::http_check(&check, &context.control()).map_err(to_rhai)?;
+        let action = format!("check {url}");
+        let result = context
+            .effect(
+                Effect::Read,
+                &action,
+                || super::unchecked(&action),
+                || health::http_check(&check, &context.control()),
+            )
+            .map_err(to_rhai)?;
         Ok(check_map(&result))
     }
 
@@ -207,7 +225,15 @@ pub mod health_api {
             &mut check.interval,
         )
         .map_err(to_rhai)?;
-        let result = health::tcp_check(&check, &context.control()).map_err(to_rhai)?;
+        let action = format!("check tcp {host}:{port}");
+        let result = context
+            .effect(
+                Effect::Read,
+                &action,
+                || super::unchecked(&action),
+                || health::tcp_check(&check, &context.control()),
+            )
+            .map_err(to_rhai)?;
         Ok(check_map(&result))
     }
 
@@ -311,18 +337,31 @@ pub mod health_api {
             .map_err(to_rhai)?
             .unwrap_or_else(|| "condition".into());
         let script_error = std::cell::RefCell::new(None);
-        let result = health::wait_until(
-            || match probe.call_within_context::<Dynamic>(&call, ()) {
-                Ok(v) => Ok(v.as_bool().unwrap_or(false)),
-                Err(e) => {
-                    *script_error.borrow_mut() = Some(e);
-                    Err(Error::failed("the probe failed"))
-                }
+        // Waiting only looks (the probe's primitives have their own effects), but it takes time:
+        // an offline plan does not wait.
+        let result = context.effect(
+            Effect::Read,
+            &format!("wait until {label}"),
+            || health::WaitResult {
+                ok: true,
+                attempts: 0,
+                elapsed_ms: 0,
             },
-            timeout,
-            interval,
-            &context.control(),
-            &label,
+            || {
+                health::wait_until(
+                    || match probe.call_within_context::<Dynamic>(&call, ()) {
+                        Ok(v) => Ok(v.as_bool().unwrap_or(false)),
+                        Err(e) => {
+                            *script_error.borrow_mut() = Some(e);
+                            Err(Error::failed("the probe failed"))
+                        }
+                    },
+                    timeout,
+                    interval,
+                    &context.control(),
+                    &label,
+                )
+            },
         );
         match result {
             Ok(r) => {

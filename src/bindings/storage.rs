@@ -187,7 +187,17 @@ pub mod storage_api {
             script_path(&context, url).display().to_string()
         };
         let options = super::store_options(options).map_err(to_rhai)?;
-        Store::open_with(&url, &options).map_err(to_rhai)
+        // Opening reads nothing, but the handle reaches the world: an offline plan gets an
+        // empty in-memory store instead.
+        context
+            .effect(
+                Effect::Read,
+                &format!("open store {url}"),
+                || Store::open("memory://"),
+                || Ok(Store::open_with(&url, &options)),
+            )
+            .and_then(|store| store)
+            .map_err(to_rhai)
     }
 
     /// The store URL.

@@ -1,25 +1,16 @@
 //! `runbook list`: the runbooks in a folder with title, RTO/RPO, schedule and next run.
 
-use std::path::{Path, PathBuf};
-
 use serde_json::json;
 
-use super::ListArgs;
+use super::{runbook_dir, runbook_files, ListArgs};
 use crate::config::Project;
 use crate::engine::metadata::format_duration;
 use crate::engine::{self, Script};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Lists runbooks.
 pub fn list(args: ListArgs) -> Result<()> {
-    let dir = args.dir.unwrap_or_else(|| {
-        let default = PathBuf::from("runbooks");
-        if default.is_dir() {
-            default
-        } else {
-            PathBuf::from(".")
-        }
-    });
+    let dir = runbook_dir(args.dir);
     let files = runbook_files(&dir)?;
     let now = chrono::Utc::now();
     let mut rows = Vec::new();
@@ -104,15 +95,4 @@ pub fn list(args: ListArgs) -> Result<()> {
         print_row(row);
     }
     Ok(())
-}
-
-fn runbook_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Error::usage(format!("cannot list {}: {e}", dir.display())))?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "rhai"))
-        .collect();
-    files.sort();
-    Ok(files)
 }

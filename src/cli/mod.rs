@@ -3,12 +3,15 @@
 
 mod api;
 mod check;
+mod doc;
+mod drill;
 mod list;
 mod recover;
 mod run;
+mod schedule;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +37,35 @@ enum Command {
   runbook run runbooks/backup-database.rhai --json --env-file /etc/runbook/.env
   runbook run runbooks/restore-full.rhai --resume 20261204T021500Z-restore-full-3f2a")]
     Run(RunArgs),
+    /// Rehearse a runbook: a live run that also records a drill (timings, RTO verdict, notes)
+    /// in the drill log and an evidence folder.
+    #[command(after_help = "Examples:
+  runbook drill runbooks/restore-full.rhai --yes --note \"key fetched by hand\"
+  runbook drill runbooks/restore-app-data.rhai --param target=/tmp/drill --operator ana
+  sha256sum -c docs/operations/evidence/2026-12-04-restore-full/checksums.sha256
+
+A drill whose run succeeded but took longer than the runbook's `rto` exits 3.
+The drill log is `[drills] log` in runbook.toml (default docs/operations/drills.jsonl);
+evidence goes to docs/operations/evidence/<date>-<runbook>/.")]
+    Drill(DrillArgs),
+    /// Write the disaster-recovery playbook (Markdown) from the runbooks and the drill log.
+    #[command(after_help = "Examples:
+  runbook doc                                   # runbooks/ -> docs/operations/dr-playbook.md
+  runbook doc runbooks/ -o docs/operations/dr-playbook.md
+  runbook doc --check                           # in CI: exit 1 when the committed file is stale
+
+Steps come from the scripts in an offline plan mode: step bodies are not run, env()/secret()
+give placeholders, param() gives defaults, and the effect gate lets nothing touch the world.")]
+    Doc(DocArgs),
+    /// Print operating-system schedules (crontab, systemd timers, Windows Task Scheduler) for
+    /// the runbooks that declare a `schedule`.
+    #[command(after_help = "Examples:
+  runbook schedule --format cron --workdir /srv/ops > runbook.crontab
+  runbook schedule runbooks/ --format systemd --workdir /srv/ops --out-dir /etc/systemd/system
+  runbook schedule --format windows --workdir C:\\ops --out-dir tasks
+
+Schedules are UTC. Expressions a format cannot express exactly are refused, never approximated.")]
+    Schedule(ScheduleArgs),
     /// Compile runbooks and validate their metadata and parameters, without running them.
     #[command(after_help = "Examples:
   runbook check runbooks/*.rhai
@@ -104,6 +136,84 @@ pub struct RunArgs {
     /// Wait this long for another run of the same runbook to finish (e.g. 10m).
     #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
     pub lock_wait: Option<std::time::Duration>,
+}
+
+/// Arguments of `runbook drill`.
+#[derive(Debug, clap::Args)]
+pub struct DrillArgs {
+    /// The runbook script.
+    pub file: PathBuf,
+    /// A gap or improvement noticed in this drill (repeatable). Without any, a terminal is
+    /// asked for them; without a terminal, none are recorded.
+    #[arg(long = "note", value_name = "TEXT")]
+    pub notes: Vec<String>,
+    /// Who runs the drill (default: $USER or %USERNAME%).
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+    /// A parameter value, NAME=VALUE (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+    /// Confirm destructive actions without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print NDJSON events on stdout instead of human lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Read env()/secret() values from this file (default: .env in the project folder).
+    #[arg(long, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
+    /// Wait this long for another run of the same runbook to finish (e.g. 10m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
+    pub lock_wait: Option<std::time::Duration>,
+}
+
+/// Arguments of `runbook doc`.
+#[derive(Debug, clap::Args)]
+pub struct DocArgs {
+    /// Folder of runbooks (default: runbooks/).
+    pub dir: Option<PathBuf>,
+    /// Where to write the playbook (default: docs/operations/dr-playbook.md in the project).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Write nothing; exit 1 when the file differs from what would be written.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// Arguments of `runbook schedule`.
+#[derive(Debug, clap::Args)]
+pub struct ScheduleArgs {
+    /// Folder of runbooks (default: runbooks/).
+    pub dir: Option<PathBuf>,
+    /// What to produce.
+    #[arg(long, value_enum)]
+    pub format: ScheduleFormat,
+    /// The runbook binary the scheduler runs (default: this binary's path, or runbook.exe for
+    /// windows).
+    #[arg(long, value_name = "PATH")]
+    pub runbook_bin: Option<String>,
+    /// The folder runs start in: the project root on the scheduling machine (default: this
+    /// project's root).
+    #[arg(long, value_name = "PATH")]
+    pub workdir: Option<String>,
+    /// Folder for one log file per runbook (default: .runbook/logs in the work folder for cron
+    /// and windows; the systemd journal for systemd).
+    #[arg(long, value_name = "PATH")]
+    pub log_dir: Option<String>,
+    /// Write the unit or task files into this folder instead of printing them.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// Formats of `runbook schedule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScheduleFormat {
+    /// crontab lines (CRON_TZ=UTC).
+    Cron,
+    /// systemd .service + .timer pairs (OnCalendar in UTC).
+    Systemd,
+    /// Windows Task Scheduler task XML (UTC triggers) and schtasks commands.
+    Windows,
 }
 
 /// Arguments of `runbook check`.
@@ -219,6 +329,30 @@ fn param_map(params: &[(String, String)]) -> BTreeMap<String, String> {
     params.iter().cloned().collect()
 }
 
+/// The runbook folder given, else `runbooks/` if present, else the current folder.
+fn runbook_dir(dir: Option<PathBuf>) -> PathBuf {
+    dir.unwrap_or_else(|| {
+        let default = PathBuf::from("runbooks");
+        if default.is_dir() {
+            default
+        } else {
+            PathBuf::from(".")
+        }
+    })
+}
+
+/// The `*.rhai` files directly in `dir`, sorted.
+fn runbook_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::usage(format!("cannot list {}: {e}", dir.display())))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "rhai"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 /// Parses the command line, runs the command, and returns the exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -230,6 +364,9 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Drill(args) => drill::drill(args),
+        Command::Doc(args) => report(doc::doc(args)),
+        Command::Schedule(args) => report(schedule::schedule(args)),
         Command::Check(args) => report(check::check(args)),
         Command::List(args) => report(list::list(args)),
         Command::Api(args) => report(api::api(args)),

@@ -1,5 +1,8 @@
 //! `runbook run`: read metadata and parameters, take the lock, open the journal, run the script
 //! through the engine, print the plan (dry-run), and map the outcome to an exit code.
+//!
+//! [`execute`] is shared with `runbook drill`, which is a live run plus a drill record: it
+//! returns a [`RunOutcome`] with everything the record needs.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -28,12 +31,46 @@ pub fn run(args: RunArgs) -> i32 {
     let redactor = Redactor::default();
     let reporter = Reporter::new(OutputMode::detect(args.json), redactor.clone());
     match execute(&args, redactor.clone(), reporter) {
-        Ok(code) => code,
+        Ok(outcome) => outcome.code,
         Err(e) => {
             print_error(&e, &redactor);
             e.exit_code()
         }
     }
+}
+
+/// What a run that started left behind: its result and what a drill record needs.
+pub struct RunOutcome {
+    /// The exit code of the run.
+    pub code: i32,
+    /// How it ended.
+    pub status: RunStatus,
+    /// The error, for a run that did not succeed.
+    pub error: Option<Error>,
+    /// The run id.
+    pub run_id: String,
+    /// The runbook.
+    pub script: Script,
+    /// Its project.
+    pub project: Project,
+    /// Its metadata.
+    pub meta: RunbookMeta,
+    /// Parameters as resolved, secret ones masked.
+    pub params: serde_json::Map<String, Value>,
+    /// Steps that ended, in order.
+    pub steps: Vec<crate::context::StepTiming>,
+    /// The step that failed, if one did.
+    pub failed_step: Option<String>,
+    /// Wall-clock duration.
+    pub duration: Duration,
+    /// Start and end, RFC 3339 UTC.
+    pub started: String,
+    /// When the run ended.
+    pub finished: String,
+    /// The journal file (live runs).
+    pub journal: Option<std::path::PathBuf>,
+    /// The host name.
+    pub host: String,
 }
 
 /// What is known before the script starts.
@@ -150,8 +187,12 @@ fn params_json(params: &BTreeMap<String, ParamValue>) -> serde_json::Map<String,
         .collect()
 }
 
-fn execute(args: &RunArgs, redactor: Redactor, reporter: Reporter) -> Result<i32> {
+/// Runs a runbook as `args` say. Errors before the script starts (bad arguments, metadata,
+/// lock held) are returned; once it started, the outcome says how it went (its error already
+/// printed).
+pub fn execute(args: &RunArgs, redactor: Redactor, reporter: Reporter) -> Result<RunOutcome> {
     let mut pre = preflight(args, redactor.clone())?;
+    let started = now_rfc3339();
     let mode = if args.dry_run {
         Mode::DryRun
     } else {
@@ -238,11 +279,13 @@ fn execute(args: &RunArgs, redactor: Redactor, reporter: Reporter) -> Result<i32
         }
         Err(e) => (RunStatus::Failed, e.exit_code(), Some(e.to_string())),
     };
+    let duration = context.elapsed();
+    let finished = now_rfc3339();
     context.emit(Event::RunEnd {
-        time: now_rfc3339(),
+        time: finished.clone(),
         status,
         exit_code: code,
-        duration_ms: context.elapsed().as_millis() as u64,
+        duration_ms: duration.as_millis() as u64,
         error,
         failed_step: context.failed_step(),
     });
@@ -267,7 +310,23 @@ fn execute(args: &RunArgs, redactor: Redactor, reporter: Reporter) -> Result<i32
             }
         }
     }
-    Ok(code)
+    Ok(RunOutcome {
+        code,
+        status,
+        error: outcome.err(),
+        run_id: pre.run_id.clone(),
+        params: params_json(&pre.params),
+        steps: context.timings(),
+        failed_step: context.failed_step(),
+        duration,
+        started,
+        finished,
+        journal,
+        host: hostname(),
+        script: pre.script,
+        project: pre.project,
+        meta: pre.meta,
+    })
 }
 
 /// Runs `on_success` / `on_failure` hooks (not after Ctrl-C); their failures are warnings.
@@ -350,7 +409,8 @@ fn print_plan(context: &RunContext) {
     }
 }
 
-fn hostname() -> String {
+/// This machine's name.
+pub fn hostname() -> String {
     gethostname::gethostname().to_string_lossy().to_string()
 }
 

@@ -6,6 +6,7 @@
 //! |---|---|---|---|
 //! | live | runs | runs | asks first (terminal), or `--yes`; no terminal and no `--yes` → stops |
 //! | dry-run | runs | recorded in the plan, simulated value returned | recorded in the plan, simulated value returned |
+//! | plan (offline, for `runbook doc`) | simulated | simulated | simulated |
 //!
 //! No primitive checks the mode itself.
 
@@ -41,6 +42,9 @@ pub enum Mode {
     Live,
     /// Reads run; writes and destructive actions are planned, not done.
     DryRun,
+    /// Offline outline for documentation: nothing touches the world, not even reads. Steps are
+    /// recorded without running their bodies; `env()` / `secret()` give placeholders.
+    Plan,
 }
 
 impl Mode {
@@ -49,6 +53,7 @@ impl Mode {
         match self {
             Mode::Live => "live",
             Mode::DryRun => "dry-run",
+            Mode::Plan => "plan",
         }
     }
 }

@@ -77,6 +77,31 @@ pub enum StepStart {
     Run,
     /// The step finished in the run being resumed; this is its recorded output.
     Resumed(Value),
+    /// An offline plan run: the step was recorded in the outline; do not run its body.
+    Outlined,
+}
+
+/// How a step is declared: its options besides the body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepSpec {
+    /// The step fails when it runs longer.
+    pub timeout: Option<Duration>,
+    /// What to do by hand when the automated step fails (shown on failure and in the playbook).
+    pub fallback: Option<String>,
+    /// An instruction for the operator, shown when the step starts (for actions that have no
+    /// API, such as a dashboard setting).
+    pub manual: Option<String>,
+}
+
+/// A step seen by an offline plan run ([`gate::Mode::Plan`]): its body was not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutlinedStep {
+    /// 1-based position in the procedure.
+    pub index: usize,
+    /// The step's name.
+    pub name: String,
+    /// Its options.
+    pub spec: StepSpec,
 }
 
 /// Timing of a finished step, for reports.
@@ -98,6 +123,7 @@ struct RunState {
     failed_step: Option<String>,
     timings: Vec<StepTiming>,
     journal_failed: bool,
+    outline: Vec<OutlinedStep>,
 }
 
 /// The state of one run, shared by the engine and every binding.
@@ -157,6 +183,29 @@ impl RunContext {
             params: BTreeMap::new(),
             resume: None,
         })
+    }
+
+    /// A context for an offline plan run (`runbook doc`): nothing touches the world, output is
+    /// hidden, `env()` / `secret()` give placeholders, and `params` are the declared defaults.
+    pub fn offline_plan(workdir: PathBuf, params: BTreeMap<String, ParamValue>) -> Self {
+        let redactor = Redactor::default();
+        RunContext::new(RunSetup {
+            mode: Mode::Plan,
+            confirmation: Confirmation::Refuse,
+            reporter: Reporter::new(output::OutputMode::Plain, redactor.clone()),
+            secrets: SecretStore::placeholders(redactor.clone()),
+            redactor,
+            interrupt: Arc::new(AtomicBool::new(false)),
+            workdir,
+            run_id: "plan".into(),
+            params,
+            resume: None,
+        })
+    }
+
+    /// The steps an offline plan run recorded, in order.
+    pub fn outline(&self) -> Vec<OutlinedStep> {
+        self.state.borrow().outline.clone()
     }
 
     /// Starts writing the journal (live runs only).
@@ -225,8 +274,11 @@ impl RunContext {
         self.params.get(name)
     }
 
-    /// Records an event in the journal and shows it.
+    /// Records an event in the journal and shows it (an offline plan run shows nothing).
     pub fn emit(&self, event: Event) {
+        if self.mode == Mode::Plan {
+            return;
+        }
         let failed = {
             let mut journal = self.journal.lock().unwrap_or_else(|e| e.into_inner());
             match journal.as_mut() {
@@ -274,9 +326,21 @@ impl RunContext {
         self.state.borrow().plan.clone()
     }
 
-    /// Begins a step. A resumed run returns the recorded output of a step that finished before.
-    pub fn begin_step(&self, name: &str, timeout: Option<Duration>) -> Result<StepStart> {
+    /// Begins a step. A resumed run returns the recorded output of a step that finished before;
+    /// an offline plan run records the step in the outline and runs nothing.
+    pub fn begin_step(&self, name: &str, spec: &StepSpec) -> Result<StepStart> {
         self.checkpoint()?;
+        if self.mode == Mode::Plan {
+            let mut st = self.state.borrow_mut();
+            let index = st.outline.len() + 1;
+            st.outline.push(OutlinedStep {
+                index,
+                name: name.to_string(),
+                spec: spec.clone(),
+            });
+            return Ok(StepStart::Outlined);
+        }
+        let timeout = spec.timeout;
         let key = {
             let mut st = self.state.borrow_mut();
             let n = st.occurrences.entry(name.to_string()).or_insert(0);
@@ -310,6 +374,9 @@ impl RunContext {
             started: Instant::now(),
             deadline: timeout.map(|t| (Instant::now() + t, t)),
         });
+        if let Some(manual) = &spec.manual {
+            self.log("info", &format!("manual: {manual}"));
+        }
         Ok(StepStart::Run)
     }
 
@@ -386,8 +453,12 @@ impl RunContext {
         control::Control::new(self.interrupt.clone(), deadline, self.reporter.clone())
     }
 
-    /// Sleeps, waking early (with an error) for Ctrl-C or a step timeout.
+    /// Sleeps, waking early (with an error) for Ctrl-C or a step timeout. An offline plan run
+    /// does not wait.
     pub fn sleep(&self, duration: Duration) -> Result<()> {
+        if self.mode == Mode::Plan {
+            return Ok(());
+        }
         let end = Instant::now() + duration;
         loop {
             self.checkpoint()?;
@@ -411,6 +482,7 @@ impl RunContext {
     ) -> Result<T> {
         self.checkpoint()?;
         match (self.mode, effect) {
+            (Mode::Plan, _) => Ok(simulate()),
             (_, Effect::Read) | (Mode::Live, Effect::Write) => perform(),
             (Mode::DryRun, _) => {
                 self.record_plan(effect, action);
@@ -454,6 +526,7 @@ impl RunContext {
     /// answers yes with `--yes`, asks on a terminal, and otherwise stops with an error.
     pub fn confirm(&self, question: &str) -> Result<bool> {
         match (self.mode, self.confirmation) {
+            (Mode::Plan, _) => Ok(true),
             (Mode::DryRun, _) => {
                 self.record_plan(Effect::Write, &format!("ask: {question}"));
                 Ok(true)

@@ -99,7 +99,12 @@ pub struct SecretStore {
     env_file: Option<PathBuf>,
     env_file_vars: HashMap<String, String>,
     redactor: Redactor,
+    placeholders: bool,
 }
+
+/// What `secret()` gives in an offline plan run: 32 zero bytes in base64, so that code such as
+/// `key(secret("BACKUP_ENCRYPTION_KEY"))` outside steps still evaluates. It is never a real key.
+pub const PLACEHOLDER_SECRET: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
 impl SecretStore {
     /// Reads the `.env` file at `env_file` if it exists. `required` makes a missing file an error
@@ -131,11 +136,26 @@ impl SecretStore {
             env_file: used_file,
             env_file_vars,
             redactor,
+            placeholders: false,
         })
+    }
+
+    /// A store for offline plan runs: reads neither the environment nor any file; `env(NAME)`
+    /// is `${NAME}` and every secret is [`PLACEHOLDER_SECRET`].
+    pub fn placeholders(redactor: Redactor) -> Self {
+        SecretStore {
+            env_file: None,
+            env_file_vars: HashMap::new(),
+            redactor,
+            placeholders: true,
+        }
     }
 
     /// The value of a non-secret setting: the environment, then the env file.
     pub fn env(&self, name: &str) -> Option<String> {
+        if self.placeholders {
+            return Some(format!("${{{name}}}"));
+        }
         std::env::var(name)
             .ok()
             .or_else(|| self.env_file_vars.get(name).cloned())
@@ -144,6 +164,9 @@ impl SecretStore {
     /// A secret: `NAME` from the environment or the env file, else the contents of the file
     /// named by `NAME_FILE` (trailing newline removed). The value is registered for redaction.
     pub fn secret(&self, name: &str) -> Result<Secret> {
+        if self.placeholders {
+            return Ok(Secret::new(name, PLACEHOLDER_SECRET));
+        }
         let value = match self.env(name) {
             Some(v) => v,
             None => {

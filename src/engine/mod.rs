@@ -3,7 +3,8 @@
 //! hook that stops the script on Ctrl-C or a step timeout.
 //!
 //! Also here: reading a runbook's metadata without running it ([`read_metadata`]), used by
-//! `check`, `list` and by `run` before anything happens.
+//! `check`, `list` and by `run` before anything happens; and the offline outline of a runbook
+//! ([`outline`]): its steps in order, with their options, for the playbook `runbook doc` writes.
 
 pub mod diagnostics;
 pub mod embedded;
@@ -255,6 +256,61 @@ impl Prepared {
     }
 }
 
+/// A runbook as the playbook shows it: its metadata and its steps in order.
+#[derive(Debug, Clone)]
+pub struct Outline {
+    /// The validated metadata (with the `//!` doc comment).
+    pub meta: RunbookMeta,
+    /// The steps, in the order the script declares them.
+    pub steps: Vec<crate::context::OutlinedStep>,
+}
+
+/// Runs `script` in the offline plan mode ([`crate::context::gate::Mode::Plan`]): every
+/// `step(...)` is recorded with its options and its body is NOT run; code outside steps runs, but
+/// the effect gate simulates every action (reads included), `env()` / `secret()` give
+/// placeholders and `param()` gives the declared defaults (a placeholder for required ones).
+/// Nothing touches files, the network or the environment, so the outline is deterministic.
+/// Steps inside functions of imported modules appear in call order; steps nested inside another
+/// step's body do not (that body is not run).
+pub fn outline(script: &Script, project: &Project) -> Result<Outline> {
+    use crate::context::secrets::{Secret, PLACEHOLDER_SECRET};
+    use crate::context::ParamValue;
+
+    let meta = read_metadata(script, project)?;
+    let params = meta
+        .params
+        .iter()
+        .map(|p| {
+            let value = if p.secret {
+                ParamValue::Secret(Secret::new(&p.name, PLACEHOLDER_SECRET))
+            } else {
+                ParamValue::Plain(
+                    p.default
+                        .clone()
+                        .unwrap_or_else(|| serde_json::Value::String(format!("<{}>", p.name))),
+                )
+            };
+            (p.name.clone(), value)
+        })
+        .collect();
+    let context = Rc::new(RunContext::offline_plan(project.root.clone(), params));
+    let prepared = prepare(script, project, context.clone())?;
+    prepared.run().map_err(|e| {
+        Error::usage(format!(
+            "{}: the offline outline (steps not run, placeholders for env/secret) failed: {}",
+            script.name,
+            e.message()
+        ))
+        .with_hint(
+            "code outside step(...) must not depend on real results: move host calls into steps",
+        )
+    })?;
+    Ok(Outline {
+        meta,
+        steps: context.outline(),
+    })
+}
+
 /// Marker token: metadata was captured, stop evaluating.
 #[derive(Clone)]
 struct MetadataFound;
@@ -313,4 +369,41 @@ fn no_declaration(script: &Script) -> Error {
         script.name
     ))
     .with_hint("start the script with runbook(#{ title: \"What this procedure does\" })")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outline_records_steps_without_running_them_or_reading_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("runbook.toml"), "").unwrap();
+        let path = dir.path().join("r.rhai");
+        std::fs::write(
+            &path,
+            r#"runbook(#{ title: "R", params: #{ who: "ops", need: (), pw: #{ secret: true, value: () } } });
+let url = env("RUNBOOK_TEST_SURELY_UNSET");
+if url != "${RUNBOOK_TEST_SURELY_UNSET}" { throw "env is not a placeholder"; }
+if param("who") != "ops" || param("need") != "<need>" { throw "params are not defaults"; }
+let k = key(secret("RUNBOOK_TEST_KEY"));
+let first = step("First", #{ timeout: "5m", fallback: "by hand" }, || write_file("x.txt", "x"));
+if first.len() != 0 { throw "a planned step returns an empty map"; }
+for i in 0..2 { step(`Loop ${i}`, || throw "never run"); }
+write_file("top.txt", "x");"#,
+        )
+        .unwrap();
+        let project = Project::discover(&path).unwrap();
+        let outline = outline(&Script::load(&path).unwrap(), &project).unwrap();
+        let names: Vec<&str> = outline.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["First", "Loop 0", "Loop 1"]);
+        assert_eq!(outline.steps[0].spec.fallback.as_deref(), Some("by hand"));
+        assert_eq!(
+            outline.steps[0].spec.timeout,
+            Some(std::time::Duration::from_secs(300))
+        );
+        assert_eq!(outline.steps[2].index, 3);
+        assert!(!dir.path().join("x.txt").exists());
+        assert!(!dir.path().join("top.txt").exists());
+    }
 }
