@@ -61,7 +61,8 @@ measure() {
 measure plain-dump "pg_dump -Fc -f $work/plain.dump bench"
 measure plain-restore "createdb plain_restored && pg_restore -j2 -d plain_restored $work/plain.dump"
 measure runbook-dump "$bin run $PWD/benches/postgres.rhai"
-measure runbook-restore "$bin run $PWD/benches/postgres.rhai --param mode=restore --param target_db=runbook_restored"
+measure runbook-restore "$bin run $PWD/benches/postgres.rhai --param mode=restore --param target_db=runbook_restored --param jobs=1"
+measure runbook-restore-j2 "$bin run $PWD/benches/postgres.rhai --param mode=restore --param target_db=runbook_restored_j2 --param jobs=2"
 rows_plain=$(psql -XAtc "SELECT count(*) FROM pgbench_accounts" plain_restored)
 rows_runbook=$(psql -XAtc "SELECT count(*) FROM pgbench_accounts" runbook_restored)
 [ "$rows_plain" = "$rows_runbook" ] || { echo "row counts differ: $rows_plain vs $rows_runbook"; exit 1; }
@@ -73,14 +74,15 @@ echo "### pgbench scale $scale ($(awk -v b="$dbsize" 'BEGIN { printf "%.0f MiB",
 echo
 echo "| | dump wall s | dump peak RSS | restore wall s | restore peak RSS | stored |"
 echo "|---|---:|---:|---:|---:|---:|"
-for tool in plain runbook; do
-    read -r _ ds dr < <(grep "^$tool-dump " "$results")
-    read -r _ rs rr < <(grep "^$tool-restore " "$results")
+for tool in plain runbook runbook-j2; do
+    read -r _ ds dr < <(grep "^${tool%-j2}-dump " "$results")
+    read -r _ rs rr < <(grep "^$tool-restore " "$results" || grep "^runbook-restore-j2 " "$results")
     size=$plain_size; label='`pg_dump -Fc` / `pg_restore -j2`'
-    if [ "$tool" = runbook ]; then size=$stored; label='runbook via S3 (zstd + AES-256-GCM, `jobs: 2`)'; fi
+    if [ "$tool" = runbook ]; then size=$stored; label='runbook via S3, restore `jobs: 1` (streamed, one transaction)'; fi
+    if [ "$tool" = runbook-j2 ]; then size=$stored; label='runbook via S3, restore `jobs: 2` (temporary file, `pg_restore -j2`)'; fi
     awk -v t="$label" -v ds="$ds" -v dr="$dr" -v rs="$rs" -v rr="$rr" -v s="$size" 'BEGIN {
         printf "| %s | %.1f | %.0f MiB | %.1f | %.0f MiB | %.0f MiB |\n", t, ds, dr/1024, rs, rr/1024, s/1048576 }'
 done
 echo
-awk '{ t[$1] = $2 } END { printf "Ratios (runbook wall time / plain tools): dump %.2fx, restore %.2fx (target <= 1.1x)\n",
-    t["runbook-dump"]/t["plain-dump"], t["runbook-restore"]/t["plain-restore"] }' "$results"
+awk '{ t[$1] = $2 } END { printf "Ratios (runbook wall time / plain tools, target <= 1.1x): dump %.2fx, restore %.2fx (jobs: 1), %.2fx (jobs: 2)\n",
+    t["runbook-dump"]/t["plain-dump"], t["runbook-restore"]/t["plain-restore"], t["runbook-restore-j2"]/t["plain-restore"] }' "$results"

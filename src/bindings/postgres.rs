@@ -120,14 +120,42 @@ pub fn read_catalog(
         .map_err(crate::bindings::to_rhai)
 }
 
+/// Opens a handle; in an offline plan a placeholder stands in for an unparsable URL.
+fn open_database(
+    call: &rhai::NativeCallContext,
+    url: &str,
+    options: Map,
+) -> std::result::Result<Database, Box<rhai::EvalAltResult>> {
+    use crate::bindings::options::Options;
+    use crate::bindings::to_rhai;
+    use crate::host::postgres::conn::ConnSpec;
+    use crate::host::postgres::tools::ToolDirs;
+    let options = Options::new("postgres options", options, &["bin_dir"]).map_err(to_rhai)?;
+    // An offline plan (`runbook doc`) has placeholder secrets; every use of the handle goes
+    // through the effect gate, which simulates it, so a placeholder handle will do.
+    let plan = crate::bindings::storage::context(call)?.mode() == crate::context::gate::Mode::Plan;
+    let spec = match ConnSpec::parse(url) {
+        Err(_) if plan => ConnSpec::parse("postgres://plan@offline.invalid/plan?sslmode=disable")
+            .map_err(to_rhai)?,
+        parsed => parsed.map_err(to_rhai)?,
+    };
+    let tools = ToolDirs {
+        bin_dir: options
+            .string("bin_dir")
+            .map_err(to_rhai)?
+            .map(std::path::PathBuf::from),
+    };
+    Ok(Database::new(spec, tools))
+}
+
 /// Postgres databases.
 #[export_module]
 pub mod postgres_api {
     use rhai::{Array, Dynamic, Map, NativeCallContext};
 
     use super::{
-        catalog_summary, json_to_dynamic, params_of, policies_array, read_catalog, roles_array,
-        tables_array, DumpSource,
+        catalog_summary, json_to_dynamic, open_database, params_of, policies_array, read_catalog,
+        roles_array, tables_array, DumpSource,
     };
     use crate::bindings::options::Options;
     use crate::bindings::storage::{context, open_set, set_map};
@@ -137,12 +165,10 @@ pub mod postgres_api {
     use crate::error::Error;
     use crate::host::compress::Compression;
     use crate::host::crypto::Key;
-    use crate::host::postgres::conn::ConnSpec;
     use crate::host::postgres::dump::{backup_database, DumpFormat, DumpOptions};
     use crate::host::postgres::restore::{
         inspect_target, restore_database, verify_database, RestoreOptions, TargetState,
     };
-    use crate::host::postgres::tools::ToolDirs;
     use crate::host::store::backup::BackupOptions;
     use crate::host::store::layout::SetId;
     use crate::host::store::{SetInfo, Store};
@@ -155,18 +181,6 @@ pub mod postgres_api {
     /// A lazy dump of a database, from `db.dump(...)`, for `store.backup`.
     pub type DatabaseDump = DumpSource;
 
-    fn open(url: &str, options: Map) -> Res<Database> {
-        let options = Options::new("postgres options", options, &["bin_dir"]).map_err(to_rhai)?;
-        let spec = ConnSpec::parse(url).map_err(to_rhai)?;
-        let tools = ToolDirs {
-            bin_dir: options
-                .string("bin_dir")
-                .map_err(to_rhai)?
-                .map(std::path::PathBuf::from),
-        };
-        Ok(Database::new(spec, tools))
-    }
-
     /// A database handle from a connection URL held in a secret, e.g.
     /// `postgres://postgres:PASSWORD@db.<ref>.supabase.co:5432/postgres?sslmode=require`.
     /// `sslmode` works as in libpq (`require` encrypts; `verify-full` also checks the
@@ -176,8 +190,8 @@ pub mod postgres_api {
     /// let db = postgres(secret("DATABASE_URL"));
     /// ```
     #[rhai_fn(name = "postgres", return_raw)]
-    pub fn postgres_secret(url: Secret) -> Res<Database> {
-        open(url.expose(), Map::new())
+    pub fn postgres_secret(call: NativeCallContext, url: Secret) -> Res<Database> {
+        open_database(&call, url.expose(), Map::new())
             .map_err(|e| to_rhai(Error::usage(format!("secret {}: {e}", url.name()))))
     }
 
@@ -188,8 +202,12 @@ pub mod postgres_api {
     /// let db = postgres(secret("DATABASE_URL"), #{ bin_dir: "/usr/lib/postgresql/17/bin" });
     /// ```
     #[rhai_fn(name = "postgres", return_raw)]
-    pub fn postgres_secret_with(url: Secret, options: Map) -> Res<Database> {
-        open(url.expose(), options)
+    pub fn postgres_secret_with(
+        call: NativeCallContext,
+        url: Secret,
+        options: Map,
+    ) -> Res<Database> {
+        open_database(&call, url.expose(), options)
             .map_err(|e| to_rhai(Error::usage(format!("secret {}: {e}", url.name()))))
     }
 
@@ -200,14 +218,14 @@ pub mod postgres_api {
     /// let scratch = postgres("postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable");
     /// ```
     #[rhai_fn(name = "postgres", return_raw)]
-    pub fn postgres_url(url: &str) -> Res<Database> {
-        postgres_url_with(url, Map::new())
+    pub fn postgres_url(call: NativeCallContext, url: &str) -> Res<Database> {
+        postgres_url_with(call, url, Map::new())
     }
 
     /// Like `postgres(url)` with options (`bin_dir`).
     #[rhai_fn(name = "postgres", return_raw)]
-    pub fn postgres_url_with(url: &str, options: Map) -> Res<Database> {
-        let db = open(url, options)?;
+    pub fn postgres_url_with(call: NativeCallContext, url: &str, options: Map) -> Res<Database> {
+        let db = open_database(&call, url, options)?;
         if db.spec.password().is_some() {
             return Err(to_rhai(
                 Error::usage("the database URL in the script contains a password")

@@ -364,7 +364,18 @@ pub mod supabase_api {
     ///                      token: secret("SUPABASE_ACCESS_TOKEN") });
     /// ```
     #[rhai_fn(name = "supabase", return_raw)]
-    pub fn supabase(options: Map) -> Res<Supabase> {
+    pub fn supabase(call: NativeCallContext, options: Map) -> Res<Supabase> {
+        let context = run_context(&call)?;
+        if context.mode() == crate::context::gate::Mode::Plan {
+            // An offline plan (`runbook doc`) has no real project ref or token; every method
+            // goes through the effect gate, which simulates it.
+            let mut placeholder = options.clone();
+            placeholder.insert("project_ref".into(), "offlineplanprojectrf".into());
+            placeholder.remove("api_url");
+            if let Ok(sb) = super::open(placeholder) {
+                return Ok(sb);
+            }
+        }
         super::open(options).map_err(to_rhai)
     }
 
