@@ -94,6 +94,15 @@ fn manifests(server: &S3Server) -> usize {
         .count()
 }
 
+/// Adds a table big enough that a dump or restore is still streaming when a test stops a server.
+fn add_ticks(cluster: &Cluster) {
+    cluster.psql(
+        "app",
+        "CREATE TABLE public.ticks AS SELECT i AS id, md5(i::text) || md5((i * 7)::text) AS payload \
+         FROM generate_series(1, 800000) i",
+    );
+}
+
 /// What `role` sees of the fixture's protected tables.
 fn seen_by(cluster: &Cluster, db: &str, role: &str) -> String {
     cluster.psql_as(
@@ -211,11 +220,7 @@ fn a_dump_whose_server_stops_mid_stream_leaves_no_set_and_a_rerun_works() {
     let server = S3Server::start();
     let source = fixture_cluster();
     // Enough data that the dump is still streaming when the server goes away.
-    source.psql(
-        "app",
-        "CREATE TABLE public.ticks AS SELECT i AS id, md5(i::text) || md5((i * 7)::text) AS payload \
-         FROM generate_series(1, 800000) i",
-    );
+    add_ticks(&source);
     let target = Cluster::start();
     let t = project(&server, &source, &target).args(&["run", "backup.rhai"]);
     let child = t.spawn();
@@ -251,11 +256,7 @@ fn a_dump_whose_server_stops_mid_stream_leaves_no_set_and_a_rerun_works() {
 fn a_restore_whose_target_stops_fails_clearly_and_a_rerun_works() {
     let server = S3Server::start();
     let source = fixture_cluster();
-    source.psql(
-        "app",
-        "CREATE TABLE public.ticks AS SELECT i AS id, md5(i::text) || md5((i * 7)::text) AS payload \
-         FROM generate_series(1, 800000) i",
-    );
+    add_ticks(&source);
     let target = Cluster::start();
     let t = project(&server, &source, &target).args(&["run", "restore.rhai"]);
     t.again(&["run", "backup.rhai"]).code(0);
