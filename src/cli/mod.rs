@@ -3,6 +3,7 @@
 
 mod api;
 mod check;
+mod init;
 mod list;
 mod recover;
 mod run;
@@ -39,6 +40,12 @@ enum Command {
   runbook check runbooks/*.rhai
   runbook check runbooks/restore-app-data.rhai --param target=/srv/mt5")]
     Check(CheckArgs),
+    /// Start a project: write runbook.toml, .env.example and the shipped runbooks into DIR
+    /// (never overwriting a file).
+    #[command(after_help = "Examples:
+  runbook init                 # into the current folder
+  runbook init /srv/runbook    # then: cp .env.example .env, edit it, runbook check runbooks/*.rhai")]
+    Init(InitArgs),
     /// List the runbooks in a folder with title, RTO/RPO and schedule.
     #[command(after_help = "Examples:
   runbook list
@@ -115,6 +122,13 @@ pub struct CheckArgs {
     /// Parameter values to validate, NAME=VALUE (repeatable).
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
+}
+
+/// Arguments of `runbook init`.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The project folder (default: the current folder; created when missing).
+    pub dir: Option<PathBuf>,
 }
 
 /// Arguments of `runbook list`.
@@ -231,6 +245,7 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Check(args) => report(check::check(args)),
+        Command::Init(args) => report(init::init(args)),
         Command::List(args) => report(list::list(args)),
         Command::Api(args) => report(api::api(args)),
         Command::Keygen(args) => report(recover::keygen(args)),
