@@ -374,7 +374,10 @@ fn database_backup_restore_and_monthly_drill_against_a_real_cluster() {
     ])
     .code(0)
     .stdout_has("restored 4 tables, 345 rows into restored, verified: true");
-    assert_eq!(cluster.psql("restored", "SELECT count(*) FROM app.trades"), "300");
+    assert_eq!(
+        cluster.psql("restored", "SELECT count(*) FROM app.trades"),
+        "300"
+    );
 
     // The monthly drill: scratch database restored, compared, dropped.
     let out = t.again(&["run", "runbooks/drill-monthly-database.rhai"]);
@@ -393,7 +396,8 @@ fn stale_supabase_platform_backups_make_backup_and_verify_rpo_exit_3() {
 
     // Our own dump succeeds and is kept; the stale platform backup is a missed target.
     let out = t.again(&["run", "runbooks/backup-database.rhai"]);
-    out.code(3).stderr_has("Supabase platform backups are stale");
+    out.code(3)
+        .stderr_has("Supabase platform backups are stale");
     assert_eq!(
         std::fs::read_dir(t.path().join("store/database"))
             .unwrap()
@@ -452,7 +456,11 @@ fn weekly_snapshot_keeps_four_and_restore_vps_applies_the_newest() {
     t.again(&["run", "--dry-run", "runbooks/restore-vps.rhai"])
         .code(0)
         .stdout_has("apply snapshot");
-    assert_eq!(std::fs::read(&disk).unwrap(), before, "dry-run changed nothing");
+    assert_eq!(
+        std::fs::read(&disk).unwrap(),
+        before,
+        "dry-run changed nothing"
+    );
     t.again(&["run", "--yes", "runbooks/restore-vps.rhai"])
         .code(0)
         .stdout_has("RTO clock: VPS restored");
@@ -498,13 +506,10 @@ fn restore_full_dry_run_prints_the_whole_plan_in_order_and_changes_nothing() {
     let app_before = tree(&e.t.path().join("app"));
     let disk_before = std::fs::read(&e.disk).unwrap();
     let dbs_before = databases(&e.cluster);
-    let rows_before = e
-        .cluster
-        .psql("app", "SELECT count(*) FROM app.trades");
+    let rows_before = e.cluster.psql("app", "SELECT count(*) FROM app.trades");
 
-    let out = e
-        .t
-        .again(&["run", "--dry-run", "runbooks/restore-full.rhai"]);
+    let out =
+        e.t.again(&["run", "--dry-run", "runbooks/restore-full.rhai"]);
     out.code(0);
     let plan = &out.stdout;
     let vps = plan.find("apply snapshot").expect("VPS restore planned");
@@ -534,7 +539,8 @@ fn restore_full_dry_run_prints_the_whole_plan_in_order_and_changes_nothing() {
         .code(0)
         .stdout_has("RTO clock: recovery finished");
     assert_eq!(
-        e.cluster.psql("app", "SELECT count(*) FROM public.audit_log"),
+        e.cluster
+            .psql("app", "SELECT count(*) FROM public.audit_log"),
         "40"
     );
     assert_eq!(
@@ -548,9 +554,7 @@ fn quarterly_drill_rehearses_everything_in_scratch_targets() {
     let e = everything();
     e.t.put("app/config/risk.toml", "max_lot = 3\n");
     let app_before = tree(&e.t.path().join("app"));
-    let out = e
-        .t
-        .again(&["run", "runbooks/drill-quarterly-full.rhai"]);
+    let out = e.t.again(&["run", "runbooks/drill-quarterly-full.rhai"]);
     out.code(0)
         .stdout_has("matches set")
         .stdout_has("dropped scratch database drill_")

@@ -27,7 +27,10 @@ const RUNBOOK_TOML: &str = r#"# runbook project configuration. Every key is opti
 pub const FILES: &[(&str, &str)] = &[
     ("runbook.toml", RUNBOOK_TOML),
     (".env.example", include_str!("../../.env.example")),
-    ("runbooks/README.md", include_str!("../../runbooks/README.md")),
+    (
+        "runbooks/README.md",
+        include_str!("../../runbooks/README.md"),
+    ),
     (
         "runbooks/backup-database.rhai",
         include_str!("../../runbooks/backup-database.rhai"),
