@@ -303,6 +303,13 @@ fn app_data_backup_then_restore_brings_the_files_back() {
     let health = HttpDouble::start(Reply::new(200, r#"{"status":"ok"}"#));
     let t = project().env("HEALTH_URL", &health.url("/health"));
     age_old_log(&t);
+    t.again(&["run", "--dry-run", "runbooks/backup-app-data.rhai"])
+        .code(0)
+        .stdout_has("would back up 4 files");
+    assert!(
+        !t.path().join("store").exists(),
+        "the dry-run wrote nothing"
+    );
     t.again(&["run", "runbooks/backup-app-data.rhai"])
         .code(0)
         .stdout_has("4 files");
@@ -356,6 +363,13 @@ fn database_backup_restore_and_monthly_drill_against_a_real_cluster() {
     let cluster = fixture_cluster();
     let t = with_database(project(), &cluster);
 
+    t.again(&["run", "--dry-run", "runbooks/backup-database.rhai"])
+        .code(0)
+        .stdout_has("would dump");
+    assert!(
+        !t.path().join("store").exists(),
+        "the dry-run wrote nothing"
+    );
     let out = t.again(&["run", "runbooks/backup-database.rhai"]);
     out.code(0)
         .stdout_has("4 tables, 345 rows, 7 policies")
@@ -444,6 +458,10 @@ fn weekly_snapshot_keeps_four_and_restore_vps_applies_the_newest() {
     let t = project().env("VPS_PROVIDER", "qemu");
     let disk = qemu_image(&t);
     let t = t.env("QEMU_IMAGE", &disk.display().to_string());
+    t.again(&["run", "--dry-run", "runbooks/snapshot-vps.rhai"])
+        .code(0)
+        .stdout_has("would take a snapshot");
+    assert!(qemu_snapshots(&disk).is_empty(), "the dry-run took none");
     // The effect gate asks before pruning: a scheduled run passes --yes.
     for _ in 0..5 {
         t.again(&["run", "--yes", "runbooks/snapshot-vps.rhai"])
