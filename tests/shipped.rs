@@ -588,3 +588,20 @@ fn quarterly_drill_rehearses_everything_in_scratch_targets() {
     assert!(scratch.iter().any(|p| p.ends_with("config/risk.toml")));
     assert!(!scratch.iter().any(|p| p.ends_with(".env")), "{scratch:?}");
 }
+
+#[test]
+fn a_failed_scheduled_run_alerts_the_webhook_without_showing_it() {
+    let webhook = HttpDouble::start(Reply::new(200, "ok"));
+    let url = webhook.url("/hooks/T000/B000/XXXXSECRET");
+    let t = project().env("ALERT_WEBHOOK_URL", &url);
+    let out = t.again(&["run", "runbooks/verify-rpo.rhai"]);
+    out.code(3);
+    let requests = webhook.requests();
+    assert_eq!(requests.len(), 1, "{out}");
+    assert!(
+        requests[0].text().contains("Verify the RPO failed"),
+        "{}",
+        requests[0].text()
+    );
+    assert!(!out.stdout.contains("XXXXSECRET") && !out.stderr.contains("XXXXSECRET"));
+}
