@@ -11,6 +11,8 @@ mod http_double;
 mod postgres;
 mod support;
 
+#[path = "support/contabo_double.rs"]
+mod contabo_double;
 #[path = "support/hetzner_double.rs"]
 mod hetzner_double;
 #[path = "support/supabase_double.rs"]
@@ -21,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::Duration as ChronoDuration;
+use contabo_double::{ContaboDouble, INSTANCE_ID};
+use hetzner_double::{HetznerDouble, SERVER_ID};
 use http_double::{HttpDouble, Reply};
 use postgres::{Cluster, FIXTURE, PASSWORD};
 use supabase_double::{SupabaseDouble, PROJECT_REF};
@@ -604,4 +608,37 @@ fn a_failed_scheduled_run_alerts_the_webhook_without_showing_it() {
         requests[0].text()
     );
     assert!(!out.stdout.contains("XXXXSECRET") && !out.stderr.contains("XXXXSECRET"));
+}
+
+#[test]
+fn weekly_snapshot_through_the_hetzner_and_contabo_apis() {
+    let token = "hcloud-token-0123456789";
+    let hetzner = HetznerDouble::start(token);
+    let t = project()
+        .env("VPS_PROVIDER", "hetzner")
+        .env("HETZNER_TOKEN", token)
+        .env("HETZNER_SERVER", &SERVER_ID.to_string())
+        .env("HETZNER_API_URL", &hetzner.url);
+    let out = t.again(&["run", "--yes", "runbooks/snapshot-vps.rhai"]);
+    out.code(0);
+    assert!(
+        hetzner.count("POST", "/servers/42/actions/create_image") >= 1,
+        "{out}"
+    );
+    assert!(!out.stdout.contains(token) && !out.stderr.contains(token));
+
+    let contabo = ContaboDouble::start("cid", "csecret-xyz", "ops@example.com", "api-pass-xyz");
+    let t = project()
+        .env("VPS_PROVIDER", "contabo")
+        .env("CONTABO_CLIENT_ID", "cid")
+        .env("CONTABO_CLIENT_SECRET", "csecret-xyz")
+        .env("CONTABO_USER", "ops@example.com")
+        .env("CONTABO_PASSWORD", "api-pass-xyz")
+        .env("CONTABO_INSTANCE", &INSTANCE_ID.to_string())
+        .env("CONTABO_API_URL", &contabo.url)
+        .env("CONTABO_AUTH_URL", &contabo.auth_url);
+    let out = t.again(&["run", "--yes", "runbooks/snapshot-vps.rhai"]);
+    out.code(0);
+    assert_eq!(contabo.names().len(), 1, "{out}");
+    assert!(!out.stdout.contains("api-pass-xyz") && !out.stderr.contains("csecret-xyz"));
 }
