@@ -240,6 +240,39 @@ pub mod core_api {
         Ok(run_context(&call)?.run_id().to_string())
     }
 
+    /// Whether this is a dry-run (`--dry-run`), for the rare place where a procedure must
+    /// behave differently when nothing was really done — e.g. not waiting ten minutes for a
+    /// service that the plan only pretended to restore. Primitives never need it: the effect
+    /// gate already plans their writes.
+    ///
+    /// ```rhai
+    /// let retries = if dry_run() { 0 } else { 30 };
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn dry_run(call: NativeCallContext) -> Res<bool> {
+        Ok(run_context(&call)?.mode() == crate::context::gate::Mode::DryRun)
+    }
+
+    /// Time since this run started, for RTO clocks: `#{ seconds, ms, text }` (`text` like
+    /// `"12m 5s"`). A resumed run (`--resume`) starts counting again.
+    ///
+    /// ```rhai
+    /// log(`RTO clock: ${elapsed().text} of 2h`);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn elapsed(call: NativeCallContext) -> Res<Map> {
+        let elapsed = run_context(&call)?.elapsed();
+        let whole = std::time::Duration::from_secs(elapsed.as_secs());
+        let mut m = Map::new();
+        m.insert("seconds".into(), (elapsed.as_secs() as rhai::INT).into());
+        m.insert("ms".into(), (elapsed.as_millis() as rhai::INT).into());
+        m.insert(
+            "text".into(),
+            crate::engine::metadata::format_duration(whole).into(),
+        );
+        Ok(m)
+    }
+
     /// Stops the run with exit code 3, for a missed recovery target (RPO or RTO). (In the
     /// offline outline `runbook doc` makes, it does nothing: no real age was read.)
     ///

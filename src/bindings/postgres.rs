@@ -247,6 +247,21 @@ pub mod postgres_api {
         db.spec.database().map_err(to_rhai)
     }
 
+    /// A handle on another database of the same server, with the same credentials (e.g. a
+    /// scratch database a drill restored into). Nothing is contacted until it is used.
+    ///
+    /// ```rhai
+    /// let scratch = db.database("drill_20261204");
+    /// let check = scratch.compare_with(store, set);
+    /// ```
+    #[rhai_fn(global, name = "database", return_raw)]
+    pub fn other_database(db: &mut Database, name: &str) -> Res<Database> {
+        if name.trim().is_empty() {
+            return Err(to_rhai(Error::usage("database(name): the name is empty")));
+        }
+        Ok(db.with_database(name))
+    }
+
     /// Runs a read-only query and returns its rows as maps (column name → value). It runs in a
     /// read-only transaction, so it cannot change data, and runs in dry-runs too. At most
     /// 100,000 rows.

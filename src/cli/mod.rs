@@ -5,6 +5,7 @@ mod api;
 mod check;
 mod doc;
 mod drill;
+mod init;
 mod list;
 mod recover;
 mod run;
@@ -71,6 +72,12 @@ Schedules are UTC. Expressions a format cannot express exactly are refused, neve
   runbook check runbooks/*.rhai
   runbook check runbooks/restore-app-data.rhai --param target=/srv/mt5")]
     Check(CheckArgs),
+    /// Start a project: write runbook.toml, .env.example and the shipped runbooks into DIR
+    /// (never overwriting a file).
+    #[command(after_help = "Examples:
+  runbook init                 # into the current folder
+  runbook init /srv/runbook    # then: cp .env.example .env, edit it, runbook check runbooks/*.rhai")]
+    Init(InitArgs),
     /// List the runbooks in a folder with title, RTO/RPO and schedule.
     #[command(after_help = "Examples:
   runbook list
@@ -227,6 +234,13 @@ pub struct CheckArgs {
     pub params: Vec<(String, String)>,
 }
 
+/// Arguments of `runbook init`.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The project folder (default: the current folder; created when missing).
+    pub dir: Option<PathBuf>,
+}
+
 /// Arguments of `runbook list`.
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
@@ -368,6 +382,7 @@ pub fn main() -> i32 {
         Command::Doc(args) => report(doc::doc(args)),
         Command::Schedule(args) => report(schedule::schedule(args)),
         Command::Check(args) => report(check::check(args)),
+        Command::Init(args) => report(init::init(args)),
         Command::List(args) => report(list::list(args)),
         Command::Api(args) => report(api::api(args)),
         Command::Keygen(args) => report(recover::keygen(args)),

@@ -3,7 +3,14 @@
 //! the built-in copy.
 
 /// Built-in modules: (file name, source).
-pub const MODULES: &[(&str, &str)] = &[("common.rhai", include_str!("../../stdlib/common.rhai"))];
+pub const MODULES: &[(&str, &str)] = &[
+    ("common.rhai", include_str!("../../stdlib/common.rhai")),
+    ("config.rhai", include_str!("../../stdlib/config.rhai")),
+    ("database.rhai", include_str!("../../stdlib/database.rhai")),
+    ("app_data.rhai", include_str!("../../stdlib/app_data.rhai")),
+    ("vps.rhai", include_str!("../../stdlib/vps.rhai")),
+    ("rto.rhai", include_str!("../../stdlib/rto.rhai")),
+];
 
 /// The built-in module with this file name.
 pub fn module(file_name: &str) -> Option<&'static str> {
