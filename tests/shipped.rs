@@ -642,3 +642,26 @@ fn weekly_snapshot_through_the_hetzner_and_contabo_apis() {
     assert_eq!(contabo.names().len(), 1, "{out}");
     assert!(!out.stdout.contains("api-pass-xyz") && !out.stderr.contains("csecret-xyz"));
 }
+
+/// The committed playbook is what `runbook doc` makes from the shipped runbooks: changing a
+/// runbook without regenerating it fails here.
+#[test]
+fn the_committed_playbook_is_current() {
+    let out = std::process::Command::new(support::binary())
+        .args([
+            "doc",
+            "runbooks/",
+            "-o",
+            "docs/operations/dr-playbook.md",
+            "--check",
+        ])
+        .current_dir(support::repo())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docs/operations/dr-playbook.md is stale; run `runbook doc runbooks/ -o docs/operations/dr-playbook.md`:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
