@@ -106,7 +106,7 @@ fn the_playbook_shows_targets_purpose_params_steps_fallbacks_and_contacts() {
         .stdout_has("3 runbook(s), 2 drill(s)");
     let doc = playbook(&t);
     for needle in [
-        "| [Restore everything](#restore-everything) | `runbooks/restore-full.rhai` | 1day | 2h |",
+        "| [Restore everything](#restore-everything) | `runbooks/restore-full.rhai` | 24h | 2h |",
         "Brings back the database and the application files, then checks health.",
         "| `target` | `/srv/mt5` | where the application lives |",
         "| `token` | *secret* (value never shown) | provider API token |",

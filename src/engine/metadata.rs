@@ -119,8 +119,22 @@ pub fn parse_duration(what: &str, text: &str) -> Result<Duration> {
     })
 }
 
-/// Formats a duration the way it is written in metadata (`2h`, `1h 30m`).
+/// Formats a duration the way it is written in metadata (`24h`, `2h`, `30m`, `7d`, `1h 30m`).
 pub fn format_duration(d: Duration) -> String {
+    // Recovery targets read best the way people write them: 24h, 2h, 30m, 7d.
+    let secs = d.as_secs();
+    if d.subsec_nanos() == 0 && secs > 0 {
+        const DAY: u64 = 86_400;
+        if secs % DAY == 0 && secs > 3 * DAY {
+            return format!("{}d", secs / DAY);
+        }
+        if secs % 3600 == 0 && secs <= 3 * DAY {
+            return format!("{}h", secs / 3600);
+        }
+        if secs % 60 == 0 && secs < 3600 {
+            return format!("{}m", secs / 60);
+        }
+    }
     humantime::format_duration(d).to_string()
 }
 
