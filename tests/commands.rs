@@ -187,3 +187,21 @@ fn every_command_has_help_with_examples() {
         .code(0)
         .stdout_has("Exit codes: 0 ok, 1 a step failed");
 }
+
+/// `runbook list | head` and the like end quietly when the reader goes away, without a panic.
+#[test]
+fn a_closed_stdout_ends_a_listing_quietly() {
+    use std::io::Read;
+    let mut child = std::process::Command::new(support::binary())
+        .arg("api")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // stdout is dropped (closed) here, long before the reference is printed.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

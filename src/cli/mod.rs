@@ -376,6 +376,12 @@ pub fn main() -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
+    // A run reports through output that ignores a closed stdout, so `runbook run … | head`
+    // never stops a restore half-way; every other command behaves like a Unix filter and
+    // ends quietly when its reader goes away.
+    if !matches!(cli.command, Command::Run(_) | Command::Drill(_)) {
+        end_quietly_on_closed_stdout();
+    }
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Drill(args) => drill::drill(args),
@@ -390,6 +396,16 @@ pub fn main() -> i32 {
         Command::Decrypt(args) => report(recover::decrypt(args)),
         Command::Verify(args) => report(recover::verify_set(args)),
         Command::RestoreFiles(args) => report(recover::restore(args)),
+    }
+}
+
+/// Restores the default SIGPIPE action (Rust ignores it, which turns a closed pipe into a
+/// panic in `println!`).
+fn end_quietly_on_closed_stdout() {
+    #[cfg(unix)]
+    // SAFETY: called once at start-up, before any thread exists; SIG_DFL is a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
