@@ -193,7 +193,7 @@ fn every_command_has_help_with_examples() {
 fn a_closed_stdout_ends_a_listing_quietly() {
     use std::io::Read;
     let mut child = std::process::Command::new(support::binary())
-        .arg("api")
+        .args(["api", "--format", "json"]) // ~100 KB: more than a pipe holds
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

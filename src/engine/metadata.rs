@@ -125,13 +125,13 @@ pub fn format_duration(d: Duration) -> String {
     let secs = d.as_secs();
     if d.subsec_nanos() == 0 && secs > 0 {
         const DAY: u64 = 86_400;
-        if secs % DAY == 0 && secs > 3 * DAY {
+        if secs.is_multiple_of(DAY) && secs > 3 * DAY {
             return format!("{}d", secs / DAY);
         }
-        if secs % 3600 == 0 && secs <= 3 * DAY {
+        if secs.is_multiple_of(3600) && secs <= 3 * DAY {
             return format!("{}h", secs / 3600);
         }
-        if secs % 60 == 0 && secs < 3600 {
+        if secs.is_multiple_of(60) && secs < 3600 {
             return format!("{}m", secs / 60);
         }
     }
