@@ -88,6 +88,22 @@ fn secrets_come_from_name_file_too() {
 }
 
 #[test]
+fn an_empty_secret_in_env_gives_way_to_name_file() {
+    // `.env` copied from `.env.example` keeps `DB_PASSWORD=` empty; the key lives in a file.
+    Test::new()
+        .file("key.txt", &format!("{SECRET}\n"))
+        .file(".env", "DB_PASSWORD=\nDB_PASSWORD_FILE=key.txt\n")
+        .file(
+            "file.rhai",
+            r#"runbook(#{ title: "File" }); let k = secret("DB_PASSWORD"); log(`${k.name}=${k}`);"#,
+        )
+        .args(&["run", "file.rhai"])
+        .run()
+        .code(0)
+        .stdout_has("DB_PASSWORD=***");
+}
+
+#[test]
 fn a_missing_secret_names_every_place_it_was_looked_for() {
     Test::new()
         .file(

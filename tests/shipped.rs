@@ -26,9 +26,9 @@ use chrono::Duration as ChronoDuration;
 use contabo_double::{ContaboDouble, INSTANCE_ID};
 use hetzner_double::{HetznerDouble, SERVER_ID};
 use http_double::{HttpDouble, Reply};
-use postgres::{Cluster, FIXTURE, PASSWORD};
+use postgres::{fixture_cluster, Cluster, PASSWORD};
 use supabase_double::{SupabaseDouble, PROJECT_REF};
-use support::{binary, repo, Output, Test};
+use support::{binary, qemu_image, qemu_snapshots, repo, tree, Output, Test};
 
 const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const TOKEN: &str = "sbp_0123456789abcdef0123456789abcdef01234567";
@@ -85,13 +85,6 @@ fn age_old_log(t: &Test) {
     filetime::set_file_mtime(t.path().join("app/logs/old.log"), old).unwrap();
 }
 
-fn fixture_cluster() -> Cluster {
-    let cluster = Cluster::start();
-    cluster.psql("postgres", "CREATE DATABASE app");
-    cluster.psql("app", FIXTURE);
-    cluster
-}
-
 fn with_database(t: Test, cluster: &Cluster) -> Test {
     t.env("DATABASE_URL", &cluster.url("app"))
         .env("DATABASE_DUMP_SUPABASE", "false")
@@ -101,50 +94,6 @@ fn with_supabase(t: Test, double: &SupabaseDouble) -> Test {
     t.env("SUPABASE_PROJECT_REF", PROJECT_REF)
         .env("SUPABASE_ACCESS_TOKEN", TOKEN)
         .env("SUPABASE_API_URL", &double.url)
-}
-
-fn qemu_image(t: &Test) -> PathBuf {
-    std::fs::create_dir_all(t.path().join("vm")).unwrap();
-    let disk = t.path().join("vm/disk.qcow2");
-    let ok = Command::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2"])
-        .arg(&disk)
-        .arg("16M")
-        .status()
-        .expect("qemu-img is installed")
-        .success();
-    assert!(ok);
-    disk
-}
-
-fn qemu_snapshots(disk: &Path) -> Vec<String> {
-    let out = Command::new("qemu-img")
-        .args(["snapshot", "-l"])
-        .arg(disk)
-        .output()
-        .unwrap();
-    runbook::host::snapshot::qemu::parse_list(&String::from_utf8_lossy(&out.stdout))
-        .into_iter()
-        .map(|s| s.id)
-        .collect()
-}
-
-/// Every file below `dir` with its bytes.
-fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .map(|e| e.unwrap())
-        .map(|e| {
-            let bytes = if e.file_type().is_file() {
-                std::fs::read(e.path()).unwrap()
-            } else {
-                Vec::new()
-            };
-            (e.path().display().to_string(), bytes)
-        })
-        .collect();
-    out.sort();
-    out
 }
 
 fn databases(cluster: &Cluster) -> String {

@@ -172,7 +172,8 @@ pub mod core_api {
     }
 
     /// The secret `name`: from the environment or the `.env` file, or read from the file that
-    /// `NAME_FILE` points to. The value is masked as `***` in all output, journals and plans.
+    /// `NAME_FILE` points to (also when `NAME` is set but empty, as in a `.env` copied from
+    /// `.env.example`). The value is masked as `***` in all output, journals and plans.
     ///
     /// ```rhai
     /// let key = secret("BACKUP_ENCRYPTION_KEY");

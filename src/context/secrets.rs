@@ -167,27 +167,25 @@ impl SecretStore {
         if self.placeholders {
             return Ok(Secret::new(name, PLACEHOLDER_SECRET));
         }
-        let value = match self.env(name) {
-            Some(v) => v,
-            None => {
-                let file_var = format!("{name}_FILE");
-                match self.env(&file_var) {
-                    Some(path) => std::fs::read_to_string(&path)
-                        .map_err(|e| {
-                            Error::usage(format!(
-                                "secret {name}: cannot read the file {file_var} points to ({path}): {e}"
-                            ))
-                        })?
-                        .trim_end_matches(['\r', '\n'])
-                        .to_string(),
-                    None => return Err(self.missing(name, true)),
-                }
-            }
+        // `NAME=` left empty (as in a `.env` copied from `.env.example`) gives way to `NAME_FILE`.
+        let file_var = format!("{name}_FILE");
+        let value = match (self.env(name), self.env(&file_var)) {
+            (Some(v), _) if !v.is_empty() => v,
+            (_, Some(path)) if !path.is_empty() => std::fs::read_to_string(&path)
+                .map_err(|e| {
+                    Error::usage(format!(
+                        "secret {name}: cannot read the file {file_var} points to ({path}): {e}"
+                    ))
+                })?
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
+            (Some(v), _) => v,
+            (None, _) => return Err(self.missing(name, true)),
         };
         if value.is_empty() {
             return Err(
                 Error::usage(format!("secret {name} is set but empty")).with_hint(format!(
-                    "give {name} a value, or remove it so {name}_FILE is used"
+                    "give {name} a value, or set {name}_FILE to a file that holds it"
                 )),
             );
         }
@@ -259,5 +257,29 @@ mod tests {
         assert_eq!(r.redact("got file-secret-value"), "got ***");
         let err = store.secret("RB_TEST_ABSENT").unwrap_err();
         assert!(err.to_string().contains("RB_TEST_ABSENT_FILE"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_name_gives_way_to_name_file() {
+        // A `.env` copied from `.env.example`: `NAME=` left empty, `NAME_FILE` added.
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("key");
+        std::fs::write(&key_file, "file-secret-value\n").unwrap();
+        let env_file = dir.path().join(".env");
+        std::fs::write(
+            &env_file,
+            format!(
+                "RB_TEST_EMPTY_KEY=\nRB_TEST_EMPTY_KEY_FILE={}\nRB_TEST_ONLY_EMPTY=\n",
+                key_file.display()
+            ),
+        )
+        .unwrap();
+        let store = SecretStore::load(Some(&env_file), true, Redactor::default()).unwrap();
+        assert_eq!(
+            store.secret("RB_TEST_EMPTY_KEY").unwrap().expose(),
+            "file-secret-value"
+        );
+        let err = store.secret("RB_TEST_ONLY_EMPTY").unwrap_err();
+        assert!(err.to_string().contains("set but empty"), "{err}");
     }
 }

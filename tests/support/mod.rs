@@ -215,3 +215,51 @@ impl std::fmt::Display for Output {
         )
     }
 }
+
+/// Every file and folder below `dir` (absolute paths) with its bytes, sorted: compare two
+/// listings to prove nothing below `dir` changed.
+pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .map(|e| {
+            let bytes = if e.file_type().is_file() {
+                std::fs::read(e.path()).unwrap()
+            } else {
+                Vec::new()
+            };
+            (e.path().display().to_string(), bytes)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A new, empty 16 MiB qcow2 image `vm/disk.qcow2` in the project (made with the real
+/// `qemu-img`).
+pub fn qemu_image(t: &Test) -> PathBuf {
+    std::fs::create_dir_all(t.path().join("vm")).unwrap();
+    let disk = t.path().join("vm/disk.qcow2");
+    let ok = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&disk)
+        .arg("16M")
+        .status()
+        .expect("qemu-img is installed")
+        .success();
+    assert!(ok);
+    disk
+}
+
+/// The ids of the internal snapshots of the qcow2 image `disk` (`qemu-img snapshot -l`).
+pub fn qemu_snapshots(disk: &Path) -> Vec<String> {
+    let out = Command::new("qemu-img")
+        .args(["snapshot", "-l"])
+        .arg(disk)
+        .output()
+        .unwrap();
+    runbook::host::snapshot::qemu::parse_list(&String::from_utf8_lossy(&out.stdout))
+        .into_iter()
+        .map(|s| s.id)
+        .collect()
+}

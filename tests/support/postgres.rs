@@ -348,6 +348,14 @@ impl Drop for Cluster {
     }
 }
 
+/// A new cluster whose database `app` holds [`FIXTURE`].
+pub fn fixture_cluster() -> Cluster {
+    let cluster = Cluster::start();
+    cluster.psql("postgres", "CREATE DATABASE app");
+    cluster.psql("app", FIXTURE);
+    cluster
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
