@@ -53,6 +53,9 @@ results=$work/results-pg.txt
 : > "$results"
 measure() {
     local label=$1; shift
+    # Each measurement starts from a checkpointed server and clean page cache writeback, so
+    # one run does not pay for the previous run's dirty buffers.
+    psql -XAtqc CHECKPOINT bench; sync; sleep 2
     /usr/bin/time -f "%e %M" -o "$work/time.txt" bash -c "$*" >/dev/null 2>"$work/err.txt" \
         || { echo "FAILED: $label"; cat "$work/err.txt"; exit 1; }
     read -r secs rss < "$work/time.txt"
