@@ -592,3 +592,84 @@ try { postgres(secret("WRONG_CA_URL")).query(SQL); } catch (e) { log(`WRONG_CA_U
         .code(0)
         .stdout_has("dumped 4 tables");
 }
+
+/// What a Supabase project has before anything is restored into it: the platform's `auth` and
+/// `storage` schemas (empty tables, the platform's own migration rows) and reserved roles.
+const SUPABASE_PLATFORM: &str = r#"
+DO $$ BEGIN CREATE ROLE anon NOLOGIN; CREATE ROLE authenticated NOLOGIN;
+EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+CREATE SCHEMA auth;
+CREATE TABLE auth.users (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), email text NOT NULL);
+CREATE TABLE auth.schema_migrations (version text PRIMARY KEY);
+INSERT INTO auth.schema_migrations VALUES ('platform-20261101');
+CREATE SCHEMA storage;
+CREATE TABLE storage.objects (id int PRIMARY KEY, name text NOT NULL);
+"#;
+
+#[test]
+fn a_supabase_style_dump_restores_into_a_new_project_keeping_users_and_platform_tables() {
+    let server = S3Server::start();
+    let source = fixture_cluster();
+    source.psql("app", SUPABASE_PLATFORM);
+    source.psql(
+        "app",
+        "INSERT INTO auth.users (email) VALUES ('a@mt5.example'), ('b@mt5.example'), ('c@mt5.example');
+         INSERT INTO auth.schema_migrations VALUES ('platform-20261201');
+         INSERT INTO storage.objects VALUES (1, 'reports/a.pdf'), (2, 'reports/b.pdf');
+         CREATE TABLE public.profiles (user_id uuid PRIMARY KEY REFERENCES auth.users(id), name text);
+         INSERT INTO public.profiles SELECT id, split_part(email, '@', 1) FROM auth.users;
+         ALTER TABLE public.profiles ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY \"own profile\" ON public.profiles FOR SELECT TO authenticated USING (true);",
+    );
+    // A new project: the platform schemas exist, with nothing of the application.
+    let target = Cluster::start();
+    target.psql("postgres", "CREATE DATABASE app");
+    target.psql("app", SUPABASE_PLATFORM);
+    let t = project(&server, &source, &target).file(
+        "supabase.rhai",
+        &script(
+            r#"let db = postgres(secret("SOURCE_URL"));
+let set = step("Dump", || store.backup("database", db.dump(#{ supabase: true }), key));
+log(`dumped ${set.tables} tables, ${set.rows} rows`);
+let target = postgres(secret("TARGET_URL"));
+let r = step("Restore", || target.restore(store, set, key, #{ target_db: "app" }));
+log(`restored ${r.tables} tables, ${r.rows} rows, verified=${r.verified}`);"#,
+        ),
+    );
+    // 4 fixture tables + profiles + auth.users + storage.objects; the platform's migration
+    // table is neither dumped nor compared.
+    t.again(&["run", "supabase.rhai"])
+        .code(0)
+        .stdout_has("dumped 7 tables, 353 rows")
+        .stdout_has("restored 7 tables, 353 rows, verified=true");
+    assert_eq!(target.psql("app", "SELECT count(*) FROM auth.users"), "3");
+    assert_eq!(
+        target.psql(
+            "app",
+            "SELECT string_agg(version, ',' ORDER BY version) FROM auth.schema_migrations"
+        ),
+        "platform-20261101",
+        "the platform's own migration rows are left alone"
+    );
+    assert_eq!(
+        target.psql("app", "SELECT string_agg(p.name, ',' ORDER BY p.name) FROM public.profiles p JOIN auth.users u ON u.id = p.user_id"),
+        "a,b,c"
+    );
+    assert_eq!(seen_by(&target, "app", "trader"), "2/160/1309.00");
+    let manifest = std::fs::read_to_string(
+        server
+            .bucket_dir()
+            .join("mt5/database")
+            .join(&set_dirs(&server)[0])
+            .join("manifest.json"),
+    )
+    .unwrap();
+    for part in [
+        "roles.sql.zst.rbk",
+        "schema.pgdump.zst.rbk",
+        "data.pgdump.zst.rbk",
+        "\"replica\": true",
+    ] {
+        assert!(manifest.contains(part), "{part} not in the manifest");
+    }
+}

@@ -79,6 +79,9 @@ pub struct SchemaFilter {
     /// Never these.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Tables (`schema.table`) left out, e.g. a platform's own migration tables.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_tables: Vec<String>,
 }
 
 impl SchemaFilter {
@@ -90,6 +93,15 @@ impl SchemaFilter {
         let included =
             self.include.is_empty() || self.include.iter().any(|p| pattern_matches(p, schema));
         included && !self.exclude.iter().any(|p| pattern_matches(p, schema))
+    }
+
+    /// Whether table `schema.name` is covered.
+    pub fn covers_table(&self, schema: &str, name: &str) -> bool {
+        self.covers(schema)
+            && !self
+                .exclude_tables
+                .iter()
+                .any(|t| *t == format!("{schema}.{name}"))
     }
 }
 
@@ -198,10 +210,10 @@ pub async fn read_catalog(
     let mut tables = Vec::new();
     for row in rows {
         let schema: String = row.get(0);
-        if !filter.covers(&schema) {
+        let name: String = row.get(1);
+        if !filter.covers_table(&schema, &name) {
             continue;
         }
-        let name: String = row.get(1);
         let partitioned: bool = row.get(4);
         let rows = if counts && !partitioned {
             let sql = format!(
@@ -238,14 +250,15 @@ pub async fn read_catalog(
         .map_err(|e| query_error("the policies (pg_policies)", e))?
     {
         let schema: String = row.get(0);
-        if !filter.covers(&schema) {
+        let table: String = row.get(1);
+        if !filter.covers_table(&schema, &table) {
             continue;
         }
         let mut roles: Vec<String> = row.get(4);
         roles.sort();
         policies.push(PolicyInfo {
             schema,
-            table: row.get(1),
+            table,
             name: row.get(2),
             permissive: row.get(3),
             roles,
@@ -379,16 +392,19 @@ mod tests {
         let filter = SchemaFilter {
             include: vec![],
             exclude: vec!["auth".into(), "timescaledb_*".into(), "_*_x".into()],
+            exclude_tables: vec!["public.skip".into()],
         };
         assert!(filter.covers("public"));
         assert!(!filter.covers("auth"));
         assert!(!filter.covers("timescaledb_information"));
         assert!(!filter.covers("_a_x"));
         assert!(filter.covers("_a_y"));
+        assert!(!filter.covers_table("public", "skip") && filter.covers_table("public", "keep"));
         assert!(!filter.covers("pg_catalog"));
         let only = SchemaFilter {
             include: vec!["app".into()],
             exclude: vec![],
+            exclude_tables: vec![],
         };
         assert!(only.covers("app") && !only.covers("public"));
     }

@@ -220,6 +220,7 @@ pub fn plan_parts(options: &DumpOptions) -> Result<Vec<DumpPart>> {
     let user_filter = SchemaFilter {
         include: options.schemas.clone(),
         exclude: options.exclude_schemas.clone(),
+        exclude_tables: Vec::new(),
     };
     let mut parts = Vec::new();
     if options.roles {
@@ -241,6 +242,7 @@ pub fn plan_parts(options: &DumpOptions) -> Result<Vec<DumpPart>> {
                 .map(|s| s.to_string())
                 .chain(options.exclude_schemas.iter().cloned())
                 .collect(),
+            exclude_tables: Vec::new(),
         };
         if options.schema {
             parts.push(DumpPart {
@@ -335,8 +337,23 @@ fn catalog_filter(parts: &[DumpPart]) -> SchemaFilter {
         .iter()
         .rev()
         .find(|p| p.content != PartContent::Roles)
-        .map(|p| p.filter.clone())
+        .map(|p| SchemaFilter {
+            exclude_tables: p.exclude_tables.clone(),
+            ..p.filter.clone()
+        })
         .unwrap_or_default()
+}
+
+/// The filter of the schemas whose objects a restore creates: a target holding something there
+/// is not empty. (On Supabase that leaves out `auth` and `storage`, which every new project
+/// already has and whose data a Supabase-style set restores into.)
+pub fn created_schemas_filter(record: &DatabaseRecord) -> SchemaFilter {
+    record
+        .parts
+        .iter()
+        .find(|p| matches!(p.content, PartContent::Schema | PartContent::SchemaAndData))
+        .map(|p| p.filter.clone())
+        .unwrap_or_else(|| record.catalog.filter.clone())
 }
 
 /// Dumps `db` into a new set called `name`. Returns the manifest written last.

@@ -97,7 +97,7 @@ pub fn inspect_target(
     manifest: &Manifest,
     control: &Control,
 ) -> Result<TargetState> {
-    let filter = &record(manifest)?.catalog.filter;
+    let filter = &super::dump::created_schemas_filter(record(manifest)?);
     let exists = block_on_controlled(control, async {
         let client = server.spec.connect().await?;
         let row = client
