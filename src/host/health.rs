@@ -153,18 +153,7 @@ pub(crate) fn within<F: Future>(
         .map(|r| r.ok())
 }
 
-/// Sleeps `duration` in slices of [`SLICE`], failing as soon as the run must stop.
-pub(crate) fn sleep_checked(duration: Duration, control: &Control) -> Result<()> {
-    let end = Instant::now() + duration;
-    loop {
-        control.check()?;
-        let now = Instant::now();
-        if now >= end {
-            return Ok(());
-        }
-        std::thread::sleep((end - now).min(SLICE));
-    }
-}
+pub(crate) use crate::host::runtime::sleep_checked;
 
 /// `d` for people: `2s`, `500ms`, `1m 30s`.
 pub(crate) fn show(d: Duration) -> String {

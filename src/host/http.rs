@@ -342,18 +342,7 @@ pub fn requested_wait(headers: &HeaderMap, style: RateLimitHeaders) -> Option<Du
     None
 }
 
-/// Sleeps `d`, looking at `control` every few milliseconds.
-pub fn sleep_checked(d: Duration, control: &Control) -> Result<()> {
-    let end = std::time::Instant::now() + d;
-    loop {
-        control.check()?;
-        let now = std::time::Instant::now();
-        if now >= end {
-            return Ok(());
-        }
-        std::thread::sleep((end - now).min(CHECK_EVERY));
-    }
-}
+pub use crate::host::runtime::sleep_checked;
 
 /// A random `u64` from the OS.
 pub fn random_u64() -> u64 {
@@ -604,7 +593,10 @@ impl HttpClient {
                 } else {
                     "network error"
                 };
-                Ok(Attempt::Network(format!("{kind}: {}", error_chain(&e))))
+                Ok(Attempt::Network(format!(
+                    "{kind}: {}",
+                    crate::error::error_chain(&e)
+                )))
             }
         }
     }
@@ -614,16 +606,6 @@ enum Attempt {
     Done(ApiResponse),
     Api(ApiError, HeaderMap),
     Network(String),
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        out.push_str(&format!(": {s}"));
-        src = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -23,7 +23,24 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     runtime().block_on(future)
 }
 
-/// How often [`block_on_controlled`] looks at the control while a future runs.
+/// Sleeps `duration`, waking to look at `control` every few milliseconds so Ctrl-C and step
+/// deadlines end the wait at once.
+pub fn sleep_checked(
+    duration: std::time::Duration,
+    control: &crate::context::control::Control,
+) -> crate::error::Result<()> {
+    let end = std::time::Instant::now() + duration;
+    loop {
+        control.check()?;
+        let now = std::time::Instant::now();
+        if now >= end {
+            return Ok(());
+        }
+        std::thread::sleep((end - now).min(CHECK_EVERY));
+    }
+}
+
+/// How often [`block_on_controlled`] and [`sleep_checked`] look at the control.
 const CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Runs a future to completion from synchronous code, stopping it early when the run is

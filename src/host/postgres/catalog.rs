@@ -160,7 +160,7 @@ pub fn quote_ident(name: &str) -> String {
 fn query_error(what: &str, e: tokio_postgres::Error) -> Error {
     let detail = match e.as_db_error() {
         Some(db) => db.message().to_string(),
-        None => super::conn::error_chain(&e),
+        None => crate::error::error_chain(&e),
     };
     Error::failed(format!("reading {what} failed: {detail}"))
         .with_hint("check that the database user may read the catalog and every table")

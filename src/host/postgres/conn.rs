@@ -319,25 +319,10 @@ pub fn connect_error(spec: &ConnSpec, error: &tokio_postgres::Error) -> Error {
         return Error::failed(format!("cannot connect to {target}: {}", db.message()))
             .with_hint(hint);
     }
-    let detail = error_chain(error);
+    let detail = crate::error::error_chain(error);
     Error::failed(format!("cannot connect to {target}: {detail}")).with_hint(
         "check that the server is running and reachable, and the host, port and sslmode in the URL",
     )
-}
-
-/// An error and its causes on one line.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Accepts any certificate: libpq's `prefer` and `require` encrypt without checking who answers.

@@ -121,7 +121,7 @@ fn sql_error(e: tokio_postgres::Error) -> Error {
         }
         None => Error::failed(format!(
             "the database connection failed: {}",
-            conn::error_chain(&e)
+            crate::error::error_chain(&e)
         ))
         .with_hint("check that the server is up and reachable, then run again"),
     }
@@ -227,6 +227,14 @@ impl Database {
             let catalog = read_catalog(&tx, filter, counts).await?;
             tx.commit().await.map_err(sql_error)?;
             Ok(catalog)
+        })
+    }
+
+    /// `server_version_num` of the server, e.g. `150008`.
+    pub fn server_version_num(&self, control: &Control) -> Result<i32> {
+        block_on_controlled(control, async {
+            let client = self.spec.connect().await?;
+            Ok(catalog::server_version(&client).await?.1)
         })
     }
 

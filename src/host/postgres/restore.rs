@@ -12,7 +12,7 @@
 use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
 
-use super::catalog::{compare, quote_ident, read_catalog, Catalog, SchemaFilter};
+use super::catalog::{compare, quote_ident, read_catalog, Catalog};
 use super::dump::{DatabaseRecord, DumpFormat, DumpPart, PartContent};
 use super::roles::filter_roles_script;
 use super::tools::{pump, Running, Tool};
@@ -86,7 +86,7 @@ fn sql_failed(what: &str, e: tokio_postgres::Error) -> Error {
     let detail = e
         .as_db_error()
         .map(|d| d.message().to_string())
-        .unwrap_or_else(|| super::conn::error_chain(&e));
+        .unwrap_or_else(|| crate::error::error_chain(&e));
     Error::failed(format!("{what}: {detail}"))
 }
 
@@ -317,9 +317,7 @@ pub fn restore_database(
     control: &Control,
 ) -> Result<RestoreReport> {
     let record = record(manifest)?;
-    let server_version = server
-        .catalog(&SchemaFilter::default(), false, control)?
-        .server_version_num;
+    let server_version = server.server_version_num(control)?;
     let needs_psql = record
         .parts
         .iter()
