@@ -103,6 +103,21 @@ fn add_ticks(cluster: &Cluster) {
     );
 }
 
+/// Starts `t`'s command, stops `cluster` as soon as a COPY streams through it, and returns the
+/// command's stderr after checking that it failed with exit 1.
+fn stop_mid_stream(t: &Test, cluster: &Cluster) -> String {
+    let child = t.spawn();
+    assert!(
+        cluster.wait_for_query("COPY", Duration::from_secs(30)),
+        "the COPY started"
+    );
+    cluster.stop();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    stderr
+}
+
 /// What `role` sees of the fixture's protected tables.
 fn seen_by(cluster: &Cluster, db: &str, role: &str) -> String {
     cluster.psql_as(
@@ -223,15 +238,7 @@ fn a_dump_whose_server_stops_mid_stream_leaves_no_set_and_a_rerun_works() {
     add_ticks(&source);
     let target = Cluster::start();
     let t = project(&server, &source, &target).args(&["run", "backup.rhai"]);
-    let child = t.spawn();
-    assert!(
-        source.wait_for_query("COPY", Duration::from_secs(30)),
-        "the dump started"
-    );
-    source.stop();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    let stderr = stop_mid_stream(&t, &source);
     assert!(stderr.contains("pg_dump failed"), "{stderr}");
     assert!(stderr.contains("no set was written"), "{stderr}");
     assert!(!stderr.contains(PASSWORD));
@@ -260,15 +267,7 @@ fn a_restore_whose_target_stops_fails_clearly_and_a_rerun_works() {
     let target = Cluster::start();
     let t = project(&server, &source, &target).args(&["run", "restore.rhai"]);
     t.again(&["run", "backup.rhai"]).code(0);
-    let child = t.spawn();
-    assert!(
-        target.wait_for_query("COPY", Duration::from_secs(30)),
-        "the restore started"
-    );
-    target.stop();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    let stderr = stop_mid_stream(&t, &target);
     assert!(stderr.contains("pg_restore failed"), "{stderr}");
     assert!(stderr.contains("run again"), "{stderr}");
 
