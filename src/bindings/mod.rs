@@ -10,6 +10,7 @@ pub mod files;
 pub mod health;
 pub mod options;
 pub mod postgres;
+pub mod postgres_values;
 pub mod storage;
 pub mod storage_values;
 pub mod supabase;

@@ -47,7 +47,7 @@ fn add_manifest_fields(m: &mut Map, manifest: &Manifest) {
     );
     m.insert("key_id".into(), manifest.key_id.clone().into());
     if let Some(database) = &manifest.database {
-        let summary = crate::bindings::postgres::catalog_summary(&database.catalog);
+        let summary = crate::bindings::postgres_values::catalog_summary(&database.catalog);
         m.extend(summary);
         m.insert(
             "server_version".into(),

@@ -366,17 +366,21 @@ pub mod supabase_api {
     #[rhai_fn(name = "supabase", return_raw)]
     pub fn supabase(call: NativeCallContext, options: Map) -> Res<Supabase> {
         let context = run_context(&call)?;
-        if context.mode() == crate::context::gate::Mode::Plan {
-            // An offline plan (`runbook doc`) has no real project ref or token; every method
-            // goes through the effect gate, which simulates it.
-            let mut placeholder = options.clone();
-            placeholder.insert("project_ref".into(), "offlineplanprojectrf".into());
-            placeholder.remove("api_url");
-            if let Ok(sb) = super::open(placeholder) {
-                return Ok(sb);
-            }
-        }
-        super::open(options).map_err(to_rhai)
+        // Opening contacts nothing; like `storage(...)` it passes the effect gate, and an
+        // offline plan (`runbook doc`, placeholder env and secrets) gets a placeholder
+        // project, whose every use the gate simulates too.
+        let mut placeholder = options.clone();
+        placeholder.insert("project_ref".into(), "offlineplanprojectrf".into());
+        placeholder.remove("api_url");
+        context
+            .effect(
+                Effect::Read,
+                "open the Supabase project",
+                || super::open(placeholder),
+                || Ok(super::open(options)),
+            )
+            .and_then(|sb| sb)
+            .map_err(to_rhai)
     }
 
     /// `Supabase(supabase project abcdefghijklmnopqrst)`: the project, never the token.

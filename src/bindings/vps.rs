@@ -583,16 +583,20 @@ pub mod vps_api {
     #[rhai_fn(name = "vps", return_raw)]
     pub fn vps(call: NativeCallContext, provider: &str, options: Map) -> Res<Vps> {
         let context = run_context(&call)?;
-        match super::open(&context, provider, options) {
-            // An offline plan (`runbook doc`) has placeholder settings (e.g. a provider name
-            // from `env()`); every method goes through the effect gate, which simulates it.
-            Err(_) if context.mode() == crate::context::gate::Mode::Plan => {
-                let mut placeholder = Map::new();
-                placeholder.insert("image".into(), "offline-plan.qcow2".into());
-                super::open(&context, "qemu", placeholder).map_err(to_rhai)
-            }
-            opened => opened.map_err(to_rhai),
-        }
+        // Opening contacts nothing; like `storage(...)` it passes the effect gate, and an
+        // offline plan (`runbook doc`, placeholder settings such as a provider name from
+        // `env()`) gets a placeholder server, whose every use the gate simulates too.
+        let mut placeholder = Map::new();
+        placeholder.insert("image".into(), "offline-plan.qcow2".into());
+        context
+            .effect(
+                crate::context::gate::Effect::Read,
+                &format!("open the {provider} server"),
+                || super::open(&context, "qemu", placeholder),
+                || Ok(super::open(&context, provider, options)),
+            )
+            .and_then(|server| server)
+            .map_err(to_rhai)
     }
 
     /// `Vps(hetzner server mt5-prod)`: the provider and server, never a credential.
