@@ -94,6 +94,17 @@ fn manifests(server: &S3Server) -> usize {
         .count()
 }
 
+/// The S3 server, a fixture source cluster, an empty target cluster, and a project whose
+/// `backup.rhai` has just made one database set.
+fn backed_up() -> (S3Server, Cluster, Cluster, Test) {
+    let server = S3Server::start();
+    let source = fixture_cluster();
+    let target = Cluster::start();
+    let t = project(&server, &source, &target);
+    t.again(&["run", "backup.rhai"]).code(0);
+    (server, source, target, t)
+}
+
 /// Adds a table big enough that a dump or restore is still streaming when a test stops a server.
 fn add_ticks(cluster: &Cluster) {
     cluster.psql(
@@ -282,11 +293,7 @@ fn a_restore_whose_target_stops_fails_clearly_and_a_rerun_works() {
 
 #[test]
 fn a_non_empty_target_is_refused_before_it_is_touched_and_clean_replaces_it() {
-    let server = S3Server::start();
-    let source = fixture_cluster();
-    let target = Cluster::start();
-    let t = project(&server, &source, &target);
-    t.again(&["run", "backup.rhai"]).code(0);
+    let (_server, _source, target, t) = backed_up();
     target.psql("postgres", "CREATE DATABASE app");
     target.psql(
         "app",
@@ -329,11 +336,7 @@ log(`verified=${r.verified}`);"#,
 
 #[test]
 fn a_wrong_key_restores_nothing() {
-    let server = S3Server::start();
-    let source = fixture_cluster();
-    let target = Cluster::start();
-    let t = project(&server, &source, &target);
-    t.again(&["run", "backup.rhai"]).code(0);
+    let (server, source, target, _t) = backed_up();
     let wrong = project(&server, &source, &target).env("BACKUP_ENCRYPTION_KEY", OTHER_KEY);
     let out = wrong.again(&["run", "restore.rhai"]);
     out.code(1).stderr_has("key");
