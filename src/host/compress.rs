@@ -1,11 +1,12 @@
 //! Compression stages of the pipeline: zstd (default, multi-threaded) or gzip, as streaming
 //! writers for backup and readers for restore.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::host::chunks::read_chunks;
 
 /// How archives are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,16 +103,25 @@ impl Compression {
         })
     }
 
-    /// Wraps `input` in a decompressing reader.
-    pub fn decompressor<'a, R: Read + 'a>(&self, input: R) -> Result<Box<dyn Read + 'a>> {
-        Ok(match self {
-            Compression::Zstd { .. } => Box::new(
-                zstd::stream::read::Decoder::new(input)
-                    .map_err(|e| Error::io("starting zstd", e))?,
+    /// Decompresses everything `input` yields, handing the output to `emit` in chunks of
+    /// `chunk_len` bytes (the last one shorter).
+    pub fn decompress_chunks(
+        &self,
+        input: &mut dyn Read,
+        chunk_len: usize,
+        emit: &mut dyn FnMut(Vec<u8>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        match self {
+            Compression::Zstd { .. } => read_chunks(
+                &mut zstd::stream::read::Decoder::new(input)?,
+                chunk_len,
+                emit,
             ),
-            Compression::Gzip { .. } => Box::new(flate2::read::GzDecoder::new(input)),
-            Compression::None => Box::new(input),
-        })
+            Compression::Gzip { .. } => {
+                read_chunks(&mut flate2::read::GzDecoder::new(input), chunk_len, emit)
+            }
+            Compression::None => read_chunks(input, chunk_len, emit),
+        }
     }
 }
 
@@ -169,10 +179,11 @@ mod tests {
             w.write_all(&data).unwrap();
             let packed = w.finish().unwrap();
             let mut back = Vec::new();
-            c.decompressor(&packed[..])
-                .unwrap()
-                .read_to_end(&mut back)
-                .unwrap();
+            c.decompress_chunks(&mut &packed[..], 4096, &mut |chunk| {
+                back.extend_from_slice(&chunk);
+                Ok(())
+            })
+            .unwrap();
             assert_eq!(back, data, "{c:?}");
         }
         assert!(Compression::parse("lz4").is_err());

@@ -2,6 +2,7 @@
 //! them through the effect gate.
 
 pub mod archive;
+pub mod chunks;
 pub mod compress;
 pub mod crypto;
 pub mod digest;

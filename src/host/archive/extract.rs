@@ -324,7 +324,7 @@ fn write_file(
     let mut hasher = Sha256::new();
     let mut total = 0u64;
     loop {
-        let mut buf = vec![0u8; 256 * 1024];
+        let mut buf = writer.buffer();
         let mut filled = 0;
         while filled < buf.len() {
             let n = entry.read(&mut buf[filled..]).map_err(|e| {

@@ -3,14 +3,15 @@
 //!
 //! Safety decisions stay on the extracting thread: it creates each file (with `create_new`,
 //! after checking every parent) and hands only the open file and its bytes to the writer. The
-//! channel is bounded (a few chunks), so memory stays small. A write error is remembered and
-//! reported at the next hand-over and at [`BackgroundWriter::close`].
+//! channel is bounded (a few chunks), so memory stays small; written buffers come back for
+//! reuse. A write error is remembered and reported at the next hand-over and at
+//! [`BackgroundWriter::close`].
 
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -21,6 +22,9 @@ use crate::error::{Error, Result};
 /// Chunks in flight between the threads.
 const QUEUE: usize = 8;
 
+/// Bytes per chunk handed to the writer.
+pub const WRITE_CHUNK: usize = 256 * 1024;
+
 enum Job {
     Start(File, PathBuf),
     Data(Vec<u8>),
@@ -30,6 +34,7 @@ enum Job {
 /// A writer thread for file contents.
 pub struct BackgroundWriter {
     tx: Option<SyncSender<Job>>,
+    spare: Receiver<Vec<u8>>,
     handle: Option<JoinHandle<()>>,
     failed: Arc<AtomicBool>,
     error: Arc<Mutex<Option<Error>>>,
@@ -39,6 +44,7 @@ impl BackgroundWriter {
     /// Starts the writer thread. `set_mode` applies a file's mode once it is written.
     pub fn new(set_mode: fn(&std::path::Path, u32) -> Result<()>) -> Self {
         let (tx, rx) = sync_channel::<Job>(QUEUE);
+        let (spare_tx, spare) = channel::<Vec<u8>>();
         let failed = Arc::new(AtomicBool::new(false));
         let error: Arc<Mutex<Option<Error>>> = Arc::default();
         let (flag, slot) = (failed.clone(), error.clone());
@@ -53,12 +59,16 @@ impl BackgroundWriter {
                         current = Some((file, dest));
                         Ok(())
                     }
-                    Job::Data(bytes) => match current.as_mut() {
-                        Some((file, dest)) => file
-                            .write_all(&bytes)
-                            .map_err(|e| Error::io(format!("writing {}", dest.display()), e)),
-                        None => Ok(()),
-                    },
+                    Job::Data(bytes) => {
+                        let written = match current.as_mut() {
+                            Some((file, dest)) => file
+                                .write_all(&bytes)
+                                .map_err(|e| Error::io(format!("writing {}", dest.display()), e)),
+                            None => Ok(()),
+                        };
+                        let _ = spare_tx.send(bytes);
+                        written
+                    }
                     Job::Finish { mode, mtime } => match current.take() {
                         Some((file, dest)) => {
                             drop(file);
@@ -83,6 +93,7 @@ impl BackgroundWriter {
         });
         BackgroundWriter {
             tx: Some(tx),
+            spare,
             handle: Some(handle),
             failed,
             error,
@@ -106,6 +117,14 @@ impl BackgroundWriter {
             .unwrap_or_else(|p| p.into_inner())
             .take()
             .unwrap_or_else(|| Error::failed("the file writer stopped"))
+    }
+
+    /// A buffer of [`WRITE_CHUNK`] bytes to fill, reused once written (no zeroing, no
+    /// allocation after the first few).
+    pub fn buffer(&self) -> Vec<u8> {
+        let mut buffer = self.spare.try_recv().unwrap_or_default();
+        buffer.resize(WRITE_CHUNK, 0);
+        buffer
     }
 
     /// Hands over a newly created file.

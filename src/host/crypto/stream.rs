@@ -9,6 +9,7 @@
 use std::io::{self, Read, Write};
 
 use crate::error::Error;
+use crate::host::chunks::read_full;
 
 use super::envelope::{Envelope, ENVELOPE_LEN};
 use super::key::{Key, KeyId};
@@ -361,18 +362,4 @@ fn select_key(wanted: KeyId, keys: &[Key]) -> crate::error::Result<&Key> {
     .with_hint(format!(
         "supply the key with id {wanted} (BACKUP_ENCRYPTION_KEY or an older key for rotation)"
     )))
-}
-
-/// Reads until `buf` is full or the reader is at its end; returns the bytes read.
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(filled)
 }

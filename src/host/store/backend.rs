@@ -11,7 +11,9 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{
+    GetResultPayload, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart,
+};
 
 use crate::context::secrets::Secret;
 use crate::error::{Error, Result};
@@ -383,10 +385,14 @@ impl Backend {
             .get(&self.path(relative))
             .await
             .map_err(|e| self.error("reading", relative, e))?;
-        Ok(result
-            .into_stream()
-            .map(|chunk| chunk.map_err(std::io::Error::other))
-            .boxed())
+        Ok(match result.payload {
+            // object_store reads local files 8 KiB at a time, one blocking task each; large
+            // reads cut that overhead (a third of a restore's CPU time went there).
+            GetResultPayload::File(file, _) => read_file_in_chunks(file, result.range),
+            GetResultPayload::Stream(stream) => stream
+                .map(|chunk| chunk.map_err(std::io::Error::other))
+                .boxed(),
+        })
     }
 
     /// Starts a multipart upload of `relative`.
@@ -421,6 +427,43 @@ impl Backend {
     }
 }
 
+/// Bytes per read of a local object.
+const LOCAL_READ: u64 = 1 << 20;
+
+/// Streams `range` of a local file in [`LOCAL_READ`]-byte chunks, each read on the blocking pool.
+fn read_file_in_chunks(
+    file: std::fs::File,
+    range: std::ops::Range<u64>,
+) -> BoxStream<'static, std::io::Result<Bytes>> {
+    let state = (file, range.start, range.end - range.start);
+    futures::stream::try_unfold(state, |(mut file, offset, remaining)| async move {
+        if remaining == 0 {
+            return Ok(None);
+        }
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Seek, SeekFrom};
+            file.seek(SeekFrom::Start(offset))?;
+            let want = remaining.min(LOCAL_READ);
+            let mut chunk = Vec::with_capacity(want as usize);
+            (&mut file).take(want).read_to_end(&mut chunk)?;
+            if chunk.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("the file ended {remaining} bytes early"),
+                ));
+            }
+            let read = chunk.len() as u64;
+            Ok(Some((
+                Bytes::from(chunk),
+                (file, offset + read, remaining - read),
+            )))
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    })
+    .boxed()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,5 +482,32 @@ mod tests {
         let dirs = crate::host::runtime::block_on(backend.list_dirs("app-data")).unwrap();
         assert!(dirs.is_empty());
         assert!(!root.exists());
+    }
+
+    #[test]
+    fn local_objects_are_read_in_large_chunks_within_the_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..(2 * LOCAL_READ + 5)).map(|i| (i % 251) as u8).collect();
+        let path = dir.path().join("object");
+        std::fs::write(&path, &data).unwrap();
+        let read = |range: std::ops::Range<u64>| {
+            let file = std::fs::File::open(&path).unwrap();
+            crate::host::runtime::block_on(async {
+                read_file_in_chunks(file, range)
+                    .map(|chunk| chunk.map(|c| c.len()))
+                    .collect::<Vec<_>>()
+                    .await
+            })
+        };
+        let sizes: Vec<usize> = read(0..data.len() as u64)
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(sizes, [LOCAL_READ as usize, LOCAL_READ as usize, 5]);
+        let sizes: Vec<usize> = read(3..10).into_iter().map(Result::unwrap).collect();
+        assert_eq!(sizes, [7]);
+        // A file shorter than the range (cut while being read) is an error, not a short object.
+        let cut = read(0..data.len() as u64 + 1);
+        assert!(cut.last().unwrap().is_err(), "{cut:?}");
     }
 }

@@ -35,7 +35,7 @@ impl ChannelWriter {
     pub fn new(tx: mpsc::Sender<Chunk>) -> Self {
         ChannelWriter {
             tx,
-            buffer: BytesMut::with_capacity(CHUNK),
+            buffer: BytesMut::new(),
         }
     }
 
@@ -44,9 +44,19 @@ impl ChannelWriter {
             return Ok(());
         }
         let chunk = self.buffer.split().freeze();
-        self.buffer.reserve(CHUNK);
         self.tx
             .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, RECEIVER_GONE))
+    }
+
+    /// Sends `chunk` whole, after anything buffered, without copying it.
+    pub fn send_chunk(&mut self, chunk: Vec<u8>) -> io::Result<()> {
+        self.send()?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        self.tx
+            .blocking_send(Ok(Bytes::from(chunk)))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, RECEIVER_GONE))
     }
 
@@ -63,6 +73,9 @@ impl ChannelWriter {
 
 impl Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.buffer.is_empty() {
+            self.buffer.reserve(CHUNK);
+        }
         let room = CHUNK - self.buffer.len();
         let n = buf.len().min(room);
         self.buffer.extend_from_slice(&buf[..n]);

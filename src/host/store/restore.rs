@@ -2,10 +2,12 @@
 //! checked without writing anything ([`verify`]) or restored through a staging folder
 //! ([`restore_files`]).
 //!
-//! The download runs on the async runtime and feeds a bounded channel; the synchronous stages run
-//! on a worker thread. A stored-checksum mismatch is sent down the channel as an error before the
-//! stream ends, and decryption verifies the final segment only at the very end, so extraction
-//! fails — and nothing is promoted — unless every byte checked out.
+//! The download runs on the async runtime; decryption, decompression and the consumer (e.g.
+//! extraction) each run on a thread of their own, joined by bounded channels of 1 MiB chunks, so
+//! the stages overlap on every core. A stored-checksum mismatch is sent down the channels as an
+//! error before the stream ends, and decryption verifies the final segment only at the very
+//! end, so extraction fails — and nothing is promoted — unless every byte checked out: every
+//! stage reads its input to the end, and a stage cut short fails the read.
 
 use std::io::Read;
 use std::path::Path;
@@ -20,6 +22,7 @@ use super::Store;
 use crate::context::control::Control;
 use crate::error::{Error, Result};
 use crate::host::archive::{restore_into, FileRecord, RestoreReport};
+use crate::host::chunks::read_chunks;
 use crate::host::crypto::{DecryptingReader, Key};
 use crate::host::digest::HashingReader;
 use crate::host::runtime::block_on;
@@ -48,9 +51,9 @@ pub enum StreamChecks {
     Authenticated,
 }
 
-/// Streams one object of a set into a synchronous consumer. Three stages run at once: the
-/// download (async runtime), decryption and decompression (a worker thread), and the consumer
-/// (another worker thread), joined by bounded channels.
+/// Streams one object of a set into a synchronous consumer. Four stages run at once, joined by
+/// bounded channels of 1 MiB chunks: the download (async runtime), decryption, decompression and
+/// the consumer (one thread each).
 pub fn read_object<T: Send + 'static>(
     store: &Store,
     id: &SetId,
@@ -63,95 +66,156 @@ pub fn read_object<T: Send + 'static>(
     let backend = store.backend();
     let relative = format!("{}/{}", id.path(), object.name);
     let where_ = backend.describe(&relative);
-    let (tx, rx) = bridge::channel();
+    let (stored_tx, stored_rx) = bridge::channel();
+    let (compressed_tx, compressed_rx) = bridge::channel();
     let (plain_tx, plain_rx) = bridge::channel();
     let decrypter = {
         let keys = keys.to_vec();
-        let compression = object.compression;
-        let expected_plain = object.plain_sha256.clone();
-        let where_ = where_.clone();
-        std::thread::spawn(move || -> Result<()> {
-            let mut out = ChannelWriter::new(plain_tx);
-            let run = |out: &mut ChannelWriter| -> Result<()> {
-                let decrypted = DecryptingReader::new(ChannelReader::new(rx), &keys)
-                    .map_err(|e| Error::failed(format!("{where_}: {e}")))?;
-                let mut plain = HashingReader::new(decrypted);
-                {
-                    let mut decompressed = compression.decompressor(&mut plain)?;
-                    std::io::copy(&mut decompressed, out)
-                        .map_err(|e| Error::failed(format!("{where_}: {e}")))?;
-                }
-                std::io::copy(&mut plain, &mut std::io::sink())
-                    .map_err(|e| Error::failed(format!("{where_}: {e}")))?;
-                if checks == StreamChecks::Full && plain.digest().0 != expected_plain {
-                    return Err(Error::failed(format!(
-                        "{where_}: the decrypted object does not match the manifest checksum"
-                    )));
-                }
-                Ok(())
+        let expected = (checks == StreamChecks::Full).then(|| object.plain_sha256.clone());
+        spawn_stage(where_.clone(), compressed_tx, move |out, at| {
+            let mut decrypted =
+                DecryptingReader::new(ChannelReader::new(stored_rx), &keys).map_err(at)?;
+            let mut send = |chunk| out.send_chunk(chunk);
+            let Some(want) = expected else {
+                return read_chunks(&mut decrypted, bridge::CHUNK, &mut send).map_err(at);
             };
-            match run(&mut out) {
-                Ok(()) => out
-                    .finish()
-                    .map_err(|e| Error::failed(format!("{where_}: {e}"))),
-                Err(e) => {
-                    out.fail(std::io::Error::other(e.message().to_string()));
-                    Err(e)
-                }
+            let mut plain = HashingReader::new(decrypted);
+            read_chunks(&mut plain, bridge::CHUNK, &mut send).map_err(at)?;
+            if plain.digest().0 != want {
+                return Err(at(std::io::Error::other(
+                    "the decrypted object does not match the manifest checksum",
+                )));
             }
+            Ok(())
+        })
+    };
+    let decompressor = {
+        let compression = object.compression;
+        spawn_stage(where_.clone(), plain_tx, move |out, at| {
+            let mut compressed = ChannelReader::new(compressed_rx);
+            compression
+                .decompress_chunks(&mut compressed, bridge::CHUNK, &mut |chunk| {
+                    out.send_chunk(chunk)
+                })
+                .map_err(at)?;
+            // Read to the end, so that decryption checks the final segment.
+            std::io::copy(&mut compressed, &mut std::io::sink()).map_err(at)?;
+            Ok(())
         })
     };
     let consumer = std::thread::spawn(move || -> Result<T> {
         let mut plain = ChannelReader::new(plain_rx);
-        consume(&mut plain)
+        let value = consume(&mut plain)?;
+        // Read to the end, so that every earlier stage finishes its checks.
+        std::io::copy(&mut plain, &mut std::io::sink())
+            .map_err(|e| Error::failed(format!("reading the end of the object: {e}")))?;
+        Ok(value)
     });
     let mut transfer = control.transfer(&format!("read {relative}"), Some(object.stored_size));
-    // `tx` moves into the download so the channel closes when it ends.
+    // `stored_tx` moves into the download so the channel closes when it ends.
     let downloaded: Result<()> = block_on(async move {
         let mut stream = backend.get_stream(&relative).await?;
         let mut hasher = (checks == StreamChecks::Full).then(Sha256::new);
         let mut size = 0u64;
-        while let Some(chunk) = stream.next().await {
+        // Network reads arrive in pieces of a few KiB; they travel on in whole chunks.
+        let mut pending = bytes::BytesMut::new();
+        let mut receiver_gone = false;
+        while let Some(piece) = stream.next().await {
             control.check()?;
-            let chunk = chunk.map_err(|e| Error::failed(format!("reading {where_}: {e}")))?;
+            let piece = piece.map_err(|e| Error::failed(format!("reading {where_}: {e}")))?;
             if let Some(h) = hasher.as_mut() {
-                h.update(&chunk);
+                h.update(&piece);
             }
-            size += chunk.len() as u64;
-            transfer.advance(chunk.len() as u64);
-            if tx.send(Ok(chunk)).await.is_err() {
-                // A later stage stopped early; its error explains why.
-                return Ok(());
+            size += piece.len() as u64;
+            transfer.advance(piece.len() as u64);
+            let chunk = if pending.is_empty() && piece.len() >= bridge::CHUNK {
+                piece
+            } else {
+                pending.extend_from_slice(&piece);
+                if pending.len() < bridge::CHUNK {
+                    continue;
+                }
+                pending.split().freeze()
+            };
+            if stored_tx.send(Ok(chunk)).await.is_err() {
+                receiver_gone = true;
+                break;
             }
+        }
+        if receiver_gone {
+            // A later stage stopped early; its error explains why.
+            return Ok(());
         }
         let sha_differs = hasher.is_some_and(|h| hex::encode(h.finalize()) != object.stored_sha256);
         if sha_differs || size != object.stored_size {
             let msg = format!(
                 "stored object {where_} is corrupted: its SHA-256 or size differs from the manifest"
             );
-            let _ = tx.send(Err(std::io::Error::other(msg.clone()))).await;
+            let _ = stored_tx
+                .send(Err(std::io::Error::other(msg.clone())))
+                .await;
             return Err(Error::failed(msg).with_hint(
                 "restore from another set (`store.list(name)`), and check the storage for damage",
             ));
         }
+        if !pending.is_empty() && stored_tx.send(Ok(pending.freeze())).await.is_err() {
+            return Ok(());
+        }
         Ok(())
     });
-    let decrypted = decrypter
-        .join()
-        .unwrap_or_else(|_| Err(Error::failed("the decryption worker crashed")));
+    let decrypted = join_stage(decrypter, "decryption");
+    let decompressed = join_stage(decompressor, "decompression");
     let consumed = consumer
         .join()
         .unwrap_or_else(|_| Err(Error::failed("the restore worker crashed")));
-    // Report the root cause: a failed download first (it never fails because of a later stage);
-    // then a decryption error, unless it only says the consumer stopped (which has the reason).
-    match (downloaded, decrypted, consumed) {
-        (Err(e), _, _) => Err(e),
-        (Ok(()), Err(e), Err(consumer)) if e.message().contains(bridge::RECEIVER_GONE) => {
-            Err(consumer)
+    // Report the root cause: the earliest stage that failed for a reason of its own. A stage
+    // whose next stage stopped only says so; a failed download never comes from a later stage.
+    // The object counts as read only when every stage read its input to the end.
+    downloaded?;
+    let mut cut_short = None;
+    for stage in [decrypted, decompressed] {
+        match stage {
+            Err(e) if e.message().contains(bridge::RECEIVER_GONE) => {
+                cut_short.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+            Ok(()) => {}
         }
-        (Ok(()), Err(e), _) => Err(e),
-        (Ok(()), Ok(()), result) => result,
     }
+    let value = consumed?;
+    match cut_short {
+        Some(e) => Err(e),
+        None => Ok(value),
+    }
+}
+
+/// Runs one middle stage of [`read_object`] on its own thread. The stage gets its output and a
+/// function that turns an I/O error into one naming the object. On failure the output ends
+/// with the error, so the next stage fails instead of finishing.
+fn spawn_stage(
+    where_: String,
+    tx: tokio::sync::mpsc::Sender<bridge::Chunk>,
+    run: impl FnOnce(&mut ChannelWriter, &dyn Fn(std::io::Error) -> Error) -> Result<()>
+        + Send
+        + 'static,
+) -> std::thread::JoinHandle<Result<()>> {
+    std::thread::spawn(move || {
+        let at = |e: std::io::Error| Error::failed(format!("{where_}: {e}"));
+        let mut out = ChannelWriter::new(tx);
+        match run(&mut out, &at) {
+            Ok(()) => out.finish().map_err(at),
+            Err(e) => {
+                out.fail(std::io::Error::other(e.message().to_string()));
+                Err(e)
+            }
+        }
+    })
+}
+
+fn join_stage(handle: std::thread::JoinHandle<Result<()>>, stage: &str) -> Result<()> {
+    handle
+        .join()
+        .unwrap_or_else(|_| Err(Error::failed(format!("the {stage} worker crashed"))))
 }
 
 fn corrupted_file(set: &str, path: &str) -> Error {
