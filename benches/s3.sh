@@ -31,30 +31,16 @@ repo="s3:$S3_ENDPOINT/bench/restic"
 
 results=$work/results-s3.txt
 : > "$results"
-measure() {
-    local label=$1; shift
-    /usr/bin/time -f "%e %M" -o "$work/time.txt" bash -c "$*" >/dev/null 2>"$work/err.txt" \
-        || { echo "FAILED: $label"; cat "$work/err.txt"; exit 1; }
-    read -r secs rss < "$work/time.txt"
-    echo "$label $secs $rss" >> "$results"
-}
-measure runbook-backup "$bin run $PWD/benches/s3.rhai --param source=$corpus"
-measure runbook-restore "$bin run $PWD/benches/s3.rhai --param mode=restore --param target=$work/out-s3-runbook"
-restic init -q -r "$repo" >/dev/null
-measure restic-backup "restic -q -r $repo backup $corpus"
-measure restic-restore "restic -q -r $repo restore latest --target $work/out-s3-restic"
+source benches/lib.sh
+measure runbook-backup "" "$bin run $PWD/benches/s3.rhai --param source=$corpus"
+measure runbook-restore "rm -rf $work/out-s3-runbook" "$bin run $PWD/benches/s3.rhai --param mode=restore --param target=$work/out-s3-runbook"
+# A fresh repository for each backup run (a second backup into one would find everything there).
+measure restic-backup "rm -rf $root/bench/restic; restic init -q -r $repo" "restic -q -r $repo backup $corpus"
+measure restic-restore "rm -rf $work/out-s3-restic" "restic -q -r $repo restore latest --target $work/out-s3-restic"
 
 echo
-echo "### ${size} MiB corpus through S3 on loopback (s3s-fs), $(nproc) cores"
+echo "### ${size} MiB corpus through S3 on loopback (s3s-fs), $(nproc) cores, median of ${REPEAT:-3} runs"
 echo
-echo "| tool | backup MiB/s | backup peak RSS | restore MiB/s | restore peak RSS |"
-echo "|---|---:|---:|---:|---:|"
-for tool in runbook restic; do
-    read -r _ bs br < <(grep "^$tool-backup " "$results")
-    read -r _ rs rr < <(grep "^$tool-restore " "$results")
-    awk -v t="$tool" -v b="$bytes" -v bs="$bs" -v br="$br" -v rs="$rs" -v rr="$rr" 'BEGIN {
-        printf "| %s | %.0f | %.0f MiB | %.0f | %.0f MiB |\n", t, b/1048576/bs, br/1024, b/1048576/rs, rr/1024 }'
-done
+table "$bytes" runbook restic
 echo
-awk '{ t[$1] = $2 } END { printf "Ratios: backup %.2fx restic, restore %.2fx restic\n",
-    t["restic-backup"]/t["runbook-backup"], t["restic-restore"]/t["runbook-restore"] }' "$results"
+echo "Ratios: backup $(ratio restic-backup runbook-backup)x restic, restore $(ratio restic-restore runbook-restore)x restic"

@@ -4,8 +4,7 @@
 //! Byte-compatible with Tink's `AesGcmHkdfStreaming` (derived key 32 bytes, HKDF-SHA256,
 //! ciphertext segments of 1 MiB, no ciphertext offset); see `docs/format.md`.
 
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use hkdf::Hkdf;
 use sha2::Sha256;
 
@@ -107,7 +106,7 @@ pub struct AuthenticationFailed;
 
 /// AES-256-GCM under the per-object key, sealing and opening numbered segments.
 pub struct SegmentCipher {
-    aes: Aes256Gcm,
+    aes: LessSafeKey,
     nonce_prefix: [u8; NONCE_PREFIX_LEN],
 }
 
@@ -119,7 +118,9 @@ impl SegmentCipher {
         Hkdf::<Sha256>::new(Some(&header.salt), key.secret_bytes())
             .expand(associated_data, &mut object_key)
             .expect("32 bytes is a valid HKDF-SHA256 output length");
-        let aes = Aes256Gcm::new(&object_key.into());
+        let aes = LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, &object_key).expect("32 bytes is an AES-256 key"),
+        );
         object_key.fill(0);
         SegmentCipher {
             aes,
@@ -128,24 +129,26 @@ impl SegmentCipher {
     }
 
     /// The 12-byte nonce of segment `index`: prefix ‖ BE32(index) ‖ last-segment flag.
-    fn nonce(&self, index: u32, last: bool) -> Nonce<aes_gcm::aead::consts::U12> {
+    fn nonce(&self, index: u32, last: bool) -> [u8; 12] {
         let mut nonce = [0u8; 12];
         nonce[..NONCE_PREFIX_LEN].copy_from_slice(&self.nonce_prefix);
         nonce[NONCE_PREFIX_LEN..11].copy_from_slice(&index.to_be_bytes());
         nonce[11] = u8::from(last);
-        nonce.into()
+        nonce
     }
 
     /// Encrypts `buffer` in place as segment `index` and returns its tag.
     pub fn seal(&self, index: u32, last: bool, buffer: &mut [u8]) -> [u8; TAG_LEN] {
-        self.aes
-            .encrypt_in_place_detached(&self.nonce(index, last), b"", buffer)
-            .expect("a segment is far below AES-GCM's length limit")
-            .into()
+        let nonce = Nonce::assume_unique_for_key(self.nonce(index, last));
+        let tag = self
+            .aes
+            .seal_in_place_separate_tag(nonce, Aad::empty(), buffer)
+            .expect("a segment is far below AES-GCM's length limit");
+        tag.as_ref().try_into().expect("AES-GCM tags are 16 bytes")
     }
 
     /// Verifies `tag` and decrypts `buffer` in place as segment `index`. On failure `buffer`
-    /// is left unchanged (the tag is checked before anything is decrypted).
+    /// may have been overwritten and must not be used.
     pub fn open(
         &self,
         index: u32,
@@ -153,8 +156,10 @@ impl SegmentCipher {
         buffer: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> std::result::Result<(), AuthenticationFailed> {
+        let nonce = Nonce::assume_unique_for_key(self.nonce(index, last));
         self.aes
-            .decrypt_in_place_detached(&self.nonce(index, last), b"", buffer, Tag::from_slice(tag))
+            .open_in_place_separate_tag(nonce, Aad::empty(), tag, buffer)
+            .map(|_| ())
             .map_err(|_| AuthenticationFailed)
     }
 }
@@ -197,8 +202,8 @@ mod tests {
         .unwrap();
         let cipher = SegmentCipher::new(&Key::from_bytes([0; 32]), &header, b"ad");
         assert_eq!(
-            cipher.nonce(0x0102_0304, true).as_slice(),
-            &[1, 2, 3, 4, 5, 6, 7, 1, 2, 3, 4, 1]
+            cipher.nonce(0x0102_0304, true),
+            [1, 2, 3, 4, 5, 6, 7, 1, 2, 3, 4, 1]
         );
         assert_eq!(cipher.nonce(5, false)[7..], [0, 0, 0, 5, 0]);
     }

@@ -285,10 +285,12 @@ impl<R: Read> DecryptingReader<R> {
         }
         let (data, rest) = self.segment[..len].split_at_mut(len - TAG_LEN);
         let tag: &[u8; TAG_LEN] = (&*rest).try_into().expect("split at the tag length");
+        // A full-length last segment may really be a non-last one where the stream was cut;
+        // telling the two apart needs the ciphertext again, which a failed open may overwrite.
+        let kept = (last && len == capacity).then(|| data.to_vec());
         if self.cipher.open(index, last, data, tag).is_err() {
-            // Diagnose: a complete non-last segment at the end means the stream was cut there.
             let cut_at_boundary =
-                last && len == capacity && self.cipher.open(index, false, data, tag).is_ok();
+                kept.is_some_and(|mut copy| self.cipher.open(index, false, &mut copy, tag).is_ok());
             let message = if cut_at_boundary {
                 format!(
                     "the encrypted object is truncated: it ends after segment {index} (byte {}), \
