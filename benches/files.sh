@@ -30,16 +30,17 @@ for size in "${sizes[@]}"; do
     results=$work/results-$size.txt
     : > "$results"
     rm -rf "$work/store" "$work/restic" "$work"/out-* "$work"/*.tar.*
-    measure runbook-backup "rm -rf $work/store" "$bin run $PWD/benches/backup.rhai --param source=$corpus --param store=$work/store"
-    measure runbook-restore "rm -rf $work/out-runbook" "$bin run $PWD/benches/restore.rhai --param store=$work/store --param target=$work/out-runbook"
-    measure tar-zstd-backup "" "tar -C $corpus -cf - . | zstd -3 -T$threads -q -f -o $work/plain.tar.zst"
-    measure tar-zstd-restore "rm -rf $work/out-zstd; mkdir -p $work/out-zstd" "zstd -dc $work/plain.tar.zst | tar -C $work/out-zstd -xf -"
-    measure tar-gzip-openssl-backup "" "tar -C $corpus -cf - . | gzip -6 | openssl enc -aes-256-cbc -pbkdf2 -pass env:RESTIC_PASSWORD > $work/plain.tar.gz.enc"
-    measure tar-gzip-openssl-restore "rm -rf $work/out-gzip; mkdir -p $work/out-gzip" "openssl enc -d -aes-256-cbc -pbkdf2 -pass env:RESTIC_PASSWORD < $work/plain.tar.gz.enc | gzip -d | tar -C $work/out-gzip -xf -"
+    plan runbook-backup "rm -rf $work/store" "$bin run $PWD/benches/backup.rhai --param source=$corpus --param store=$work/store"
+    plan runbook-restore "rm -rf $work/out-runbook" "$bin run $PWD/benches/restore.rhai --param store=$work/store --param target=$work/out-runbook"
+    plan tar-zstd-backup "" "tar -C $corpus -cf - . | zstd -3 -T$threads -q -f -o $work/plain.tar.zst"
+    plan tar-zstd-restore "rm -rf $work/out-zstd; mkdir -p $work/out-zstd" "zstd -dc $work/plain.tar.zst | tar -C $work/out-zstd -xf -"
+    plan tar-gzip-openssl-backup "" "tar -C $corpus -cf - . | gzip -6 | openssl enc -aes-256-cbc -pbkdf2 -pass env:RESTIC_PASSWORD > $work/plain.tar.gz.enc"
+    plan tar-gzip-openssl-restore "rm -rf $work/out-gzip; mkdir -p $work/out-gzip" "openssl enc -d -aes-256-cbc -pbkdf2 -pass env:RESTIC_PASSWORD < $work/plain.tar.gz.enc | gzip -d | tar -C $work/out-gzip -xf -"
     # A fresh repository for each backup run: a second backup into the same one would only
     # find everything already there.
-    measure restic-backup "rm -rf $work/restic; restic init -q -r $work/restic" "restic -q -r $work/restic backup $corpus"
-    measure restic-restore "rm -rf $work/out-restic" "restic -q -r $work/restic restore latest --target $work/out-restic"
+    plan restic-backup "rm -rf $work/restic; restic init -q -r $work/restic" "restic -q -r $work/restic backup $corpus"
+    plan restic-restore "rm -rf $work/out-restic" "restic -q -r $work/restic restore latest --target $work/out-restic"
+    run_plan
     stored=$(du -sb "$work/store" | cut -f1)
 
     echo

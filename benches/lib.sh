@@ -1,30 +1,45 @@
 # Shared by the benchmark scripts (sourced, not run): repeated measurements and the results
-# table. A shared VM's timings swing by ±20 % from one run to the next, so each command runs
-# REPEAT times (default 3) and the median wall time counts; peak RSS is the largest seen.
+# table. A shared VM's timings swing by ±20 % from one run to the next (even the CPU time of the
+# same work does), so every command runs REPEAT times (default 3), in rounds across all tools,
+# and the median wall time counts; peak RSS is the largest seen.
 #
 # The caller sets: $work (scratch folder), $results (file the measurements go to), and may
 # define `wanted LABEL` (default: every label) to skip tools.
 
 declare -F wanted >/dev/null || wanted() { return 0; }
 
-# measure LABEL SETUP COMMAND: runs SETUP (untimed; "" for none), then COMMAND under GNU time,
-# from a clean page cache, REPEAT times; appends "LABEL median_secs max_rss_kib runs..." to
-# $results.
-measure() {
-    local label=$1 setup=$2 cmd=$3 runs=() rss_max=0 secs rss
-    wanted "$label" || return 0
-    for ((i = 0; i < ${REPEAT:-3}; i++)); do
-        if [ -n "$setup" ]; then bash -c "$setup" >/dev/null 2>&1; fi
-        sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
-        /usr/bin/time -f "%e %M" -o "$work/time.txt" bash -c "$cmd" >/dev/null 2>"$work/err.txt" \
-            || { echo "FAILED: $label"; cat "$work/err.txt"; exit 1; }
-        read -r secs rss < "$work/time.txt"
-        runs+=("$secs")
-        if (( rss > rss_max )); then rss_max=$rss; fi
+# plan LABEL SETUP COMMAND: adds a measurement to the plan: SETUP (untimed; "" for none), then
+# COMMAND under GNU time, from a clean page cache.
+planned_labels=() planned_setups=() planned_commands=()
+plan() {
+    wanted "$1" || return 0
+    planned_labels+=("$1") planned_setups+=("$2") planned_commands+=("$3")
+}
+
+# run_plan: runs the planned measurements in REPEAT rounds (each round runs every command once,
+# in plan order, so a slow spell of the machine hits every tool alike), then appends
+# "LABEL median_secs max_rss_kib runs..." per label to $results and empties the plan.
+run_plan() {
+    local -A runs=() rss_max=()
+    local round i label secs rss median
+    for ((round = 0; round < ${REPEAT:-3}; round++)); do
+        for i in "${!planned_labels[@]}"; do
+            label=${planned_labels[$i]}
+            if [ -n "${planned_setups[$i]}" ]; then bash -c "${planned_setups[$i]}" >/dev/null 2>&1; fi
+            sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
+            /usr/bin/time -f "%e %M" -o "$work/time.txt" bash -c "${planned_commands[$i]}" \
+                >/dev/null 2>"$work/err.txt" || { echo "FAILED: $label"; cat "$work/err.txt"; exit 1; }
+            read -r secs rss < "$work/time.txt"
+            runs[$label]+=" $secs"
+            if (( rss > ${rss_max[$label]:-0} )); then rss_max[$label]=$rss; fi
+        done
     done
-    local median
-    median=$(printf '%s\n' "${runs[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
-    echo "$label $median $rss_max ${runs[*]}" >> "$results"
+    for label in "${planned_labels[@]}"; do
+        # shellcheck disable=SC2086
+        median=$(printf '%s\n' ${runs[$label]} | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+        echo "$label $median ${rss_max[$label]}${runs[$label]}" >> "$results"
+    done
+    planned_labels=() planned_setups=() planned_commands=()
 }
 
 # table BYTES TOOL...: the Markdown table of backup/restore throughput (from the medians) and

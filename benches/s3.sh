@@ -32,11 +32,12 @@ repo="s3:$S3_ENDPOINT/bench/restic"
 results=$work/results-s3.txt
 : > "$results"
 source benches/lib.sh
-measure runbook-backup "" "$bin run $PWD/benches/s3.rhai --param source=$corpus"
-measure runbook-restore "rm -rf $work/out-s3-runbook" "$bin run $PWD/benches/s3.rhai --param mode=restore --param target=$work/out-s3-runbook"
+plan runbook-backup "" "$bin run $PWD/benches/s3.rhai --param source=$corpus"
+plan runbook-restore "rm -rf $work/out-s3-runbook" "$bin run $PWD/benches/s3.rhai --param mode=restore --param target=$work/out-s3-runbook"
 # A fresh repository for each backup run (a second backup into one would find everything there).
-measure restic-backup "rm -rf $root/bench/restic; restic init -q -r $repo" "restic -q -r $repo backup $corpus"
-measure restic-restore "rm -rf $work/out-s3-restic" "restic -q -r $repo restore latest --target $work/out-s3-restic"
+plan restic-backup "rm -rf $root/bench/restic; restic init -q -r $repo" "restic -q -r $repo backup $corpus"
+plan restic-restore "rm -rf $work/out-s3-restic" "restic -q -r $repo restore latest --target $work/out-s3-restic"
+run_plan
 
 echo
 echo "### ${size} MiB corpus through S3 on loopback (s3s-fs), $(nproc) cores, median of ${REPEAT:-3} runs"

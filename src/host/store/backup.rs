@@ -1,9 +1,8 @@
 //! Writing a backup set: source → tar → compression → encryption → SHA-256 → upload, every
 //! stage streaming through bounded buffers; the manifest is written last.
 //!
-//! The synchronous stages run on two worker threads — the source and compression, then
-//! encryption and checksums — joined by bounded channels to each other and to the upload on the
-//! async runtime. The upload is committed only when the worker finished
+//! The synchronous stages run on a worker thread and hand chunks through a bounded channel to
+//! the upload on the async runtime. The upload is committed only when the worker finished
 //! cleanly; any failure aborts it, so an interrupted backup leaves no complete set.
 
 use std::io::Write;
@@ -14,7 +13,7 @@ use chrono::Utc;
 use object_store::WriteMultipart;
 
 use super::backend::{Backend, UPLOAD_CONCURRENCY};
-use super::bridge::{self, ChannelReader, ChannelWriter};
+use super::bridge::{self, ChannelWriter};
 use super::layout::{SetId, MANIFEST};
 use super::manifest::{Manifest, ObjectRecord, Timings, MANIFEST_FORMAT};
 use super::Store;
@@ -55,59 +54,43 @@ pub struct Written<T> {
     pub output: T,
 }
 
-/// The producer's stage, on a worker thread: the producer writes plaintext, which is compressed
-/// into `out`. On failure `out` ends with the error, so the sealing stage fails too.
-fn compress<T>(
+/// Runs the synchronous stages on a worker thread: the producer writes plaintext, which flows
+/// through compression → [plain SHA-256] → encryption → [stored SHA-256] → `out`. The plain
+/// checksum covers the decrypted object (e.g. the compressed archive): what `runbook decrypt`
+/// writes, so it can be checked with `sha256sum` during a manual recovery.
+fn produce<T>(
+    key: &Key,
     compression: Compression,
     out: ChannelWriter,
     plain_done: &AtomicU64,
     producer: impl FnOnce(&mut dyn Write, &dyn Fn(u64)) -> Result<T>,
-) -> Result<T> {
-    let mut compressed = compression.compressor(out)?;
-    let produced = producer(&mut compressed, &|n| {
-        plain_done.fetch_add(n, Ordering::Relaxed);
-    });
-    match produced {
-        Ok(output) => {
-            let out = compressed
-                .finish()
-                .map_err(|e| Error::io("finishing compression", e))?;
-            out.finish().map_err(|e| Error::io("compressing", e))?;
-            Ok(output)
-        }
-        Err(e) => {
-            if let Ok(out) = compressed.finish() {
-                out.fail(std::io::Error::other(e.message().to_string()));
-            }
-            Err(e)
-        }
-    }
-}
-
-/// The sealing stage, on a second worker thread: compressed bytes from `input` flow through
-/// [plain SHA-256] → encryption → [stored SHA-256] → `out`. The plain checksum covers the
-/// decrypted object (e.g. the compressed archive): what `runbook decrypt` writes, so it can be
-/// checked with `sha256sum` during a manual recovery.
-fn seal(key: &Key, input: ChannelReader, out: ChannelWriter) -> Result<ObjectSums> {
+) -> Result<(ChannelWriter, T, ObjectSums)> {
     let io = |what: &str| {
         let what = what.to_string();
         move |e: std::io::Error| Error::io(&what, e)
     };
     let stored = HashingWriter::new(out);
     let encrypted = EncryptingWriter::new(stored, key).map_err(io("starting encryption"))?;
-    let mut plain = HashingWriter::new(encrypted);
-    let mut input = input;
-    std::io::copy(&mut input, &mut plain).map_err(io("encrypting"))?;
+    let plain = HashingWriter::new(encrypted);
+    let mut compressed = compression.compressor(plain)?;
+    let output = producer(&mut compressed, &|n| {
+        plain_done.fetch_add(n, Ordering::Relaxed);
+    })?;
+    let plain = compressed.finish().map_err(io("finishing compression"))?;
     let (encrypted, plain_sha256, plain_size) = plain.finish();
     let stored = encrypted.finish().map_err(io("finishing encryption"))?;
-    let (out, stored_sha256, stored_size) = stored.finish();
-    out.finish().map_err(io("encrypting"))?;
-    Ok(ObjectSums {
-        plain_sha256,
-        plain_size,
-        stored_sha256,
-        stored_size,
-    })
+    let (mut out, stored_sha256, stored_size) = stored.finish();
+    out.flush().map_err(io("flushing"))?;
+    Ok((
+        out,
+        output,
+        ObjectSums {
+            plain_sha256,
+            plain_size,
+            stored_sha256,
+            stored_size,
+        },
+    ))
 }
 
 /// Checksums and sizes of one written object.
@@ -167,18 +150,18 @@ pub fn write_object<T: Send + 'static>(
     let relative = format!("{}/{}", id.path(), object.name);
     let compression = object.compression;
     let backend = store.backend();
-    let (compressed_tx, compressed_rx) = bridge::channel();
     let (tx, rx) = bridge::channel();
     let plain_done = Arc::new(AtomicU64::new(0));
-    let compressor = {
-        let plain_done = plain_done.clone();
-        let out = ChannelWriter::new(compressed_tx);
-        std::thread::spawn(move || compress(compression, out, &plain_done, producer))
-    };
-    let sealer = {
+    let worker = {
         let key = key.clone();
-        let (input, out) = (ChannelReader::new(compressed_rx), ChannelWriter::new(tx));
-        std::thread::spawn(move || seal(&key, input, out))
+        let plain_done = plain_done.clone();
+        std::thread::spawn(move || {
+            let out = ChannelWriter::new(tx);
+            produce(&key, compression, out, &plain_done, producer).map(|(out, output, sums)| {
+                let _ = out.finish();
+                (output, sums)
+            })
+        })
     };
     let uploaded = block_on(upload_chunks(
         backend,
@@ -188,17 +171,11 @@ pub fn write_object<T: Send + 'static>(
         &plain_done,
         object.plain_total,
     ));
-    let produced = compressor
+    let produced = worker
         .join()
         .unwrap_or_else(|_| Err(Error::failed("the backup worker crashed")));
-    let sealed = sealer
-        .join()
-        .unwrap_or_else(|_| Err(Error::failed("the encryption worker crashed")));
-    // Commit only when every stage succeeded; report the producer's error first (the sealing
-    // stage then failed only because its input did).
-    let finished = produced.and_then(|output| sealed.map(|sums| (output, sums)));
-    let (upload, (output, sums)) = match (uploaded, finished) {
-        (Ok(upload), Ok(finished)) => (upload, finished),
+    let (upload, (output, sums)) = match (uploaded, produced) {
+        (Ok(upload), Ok(produced)) => (upload, produced),
         (Ok(upload), Err(e)) => {
             let _ = block_on(upload.abort());
             return Err(e);
