@@ -179,6 +179,42 @@ fn gzip_works_too_and_sets_list_oldest_first_with_latest_newest() {
 }
 
 #[test]
+fn gzip_and_uncompressed_sets_verify_and_restore_byte_for_byte() {
+    for compression in ["gzip", "none"] {
+        let t = project();
+        t.again(&[
+            "run",
+            "backup.rhai",
+            "--param",
+            &format!("compression={compression}"),
+        ])
+        .code(0);
+        let target = format!("restored-{compression}");
+        t.again(&[
+            "run",
+            "restore.rhai",
+            "--param",
+            &format!("target={target}"),
+        ])
+        .code(0)
+        .stdout_has("restored files=4 replaced=0");
+        let restored = t.path().join(&target);
+        for file in [
+            ".env",
+            "config/service.json",
+            "config/nested/limits.toml",
+            "logs/today.log",
+        ] {
+            assert_eq!(
+                std::fs::read(restored.join(file)).unwrap(),
+                std::fs::read(t.path().join("app").join(file)).unwrap(),
+                "{compression}: {file}"
+            );
+        }
+    }
+}
+
+#[test]
 fn an_incomplete_set_is_listed_but_never_latest() {
     let t = project();
     t.again(&["run", "backup.rhai"]).code(0);
