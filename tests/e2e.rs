@@ -161,19 +161,6 @@ fn dot_env(example: &str, settings: &[(&str, String)]) -> String {
     out
 }
 
-/// Set folders holding a `manifest.json` in the S3 bucket, for `kind` (`database`, `app-data`).
-fn complete_sets(s3: &S3Server, kind: &str) -> Vec<String> {
-    let dir = s3.bucket_dir().join("mt5").join(kind);
-    let mut ids: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("manifest.json").is_file())
-        .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
-        .collect();
-    ids.sort();
-    ids
-}
-
 /// Row counts of every fixture table and the number of policies of the production database.
 fn production_counts(cluster: &Cluster) -> String {
     cluster.psql(
@@ -335,8 +322,8 @@ fn backups_then_the_quarterly_drill_then_the_playbook() {
     out.code(0);
     outputs.push(out);
 
-    assert_eq!(complete_sets(&s3, "database").len(), 1);
-    assert_eq!(complete_sets(&s3, "app-data").len(), 1);
+    assert_eq!(s3.complete_set_ids("database").len(), 1);
+    assert_eq!(s3.complete_set_ids("app-data").len(), 1);
     for (path, bytes) in s3.snapshot() {
         let text = String::from_utf8_lossy(&bytes);
         assert!(

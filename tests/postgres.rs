@@ -68,32 +68,6 @@ fn fixture_cluster() -> Cluster {
     cluster
 }
 
-fn set_dirs(server: &S3Server) -> Vec<String> {
-    let dir = server.bucket_dir().join("mt5/database");
-    let mut ids: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
-}
-
-fn manifests(server: &S3Server) -> usize {
-    set_dirs(server)
-        .iter()
-        .filter(|id| {
-            server
-                .bucket_dir()
-                .join("mt5/database")
-                .join(id)
-                .join("manifest.json")
-                .exists()
-        })
-        .count()
-}
-
 /// The S3 server, a fixture source cluster, an empty target cluster, and a project whose
 /// `backup.rhai` has just made one database set.
 fn backed_up() -> (S3Server, Cluster, Cluster, Test) {
@@ -148,14 +122,7 @@ fn a_dump_restores_into_another_cluster_verified_and_policies_behave_the_same() 
     t.run()
         .code(0)
         .stdout_has("dumped 4 tables, 345 rows, 7 policies");
-    let manifest = std::fs::read_to_string(
-        server
-            .bucket_dir()
-            .join("mt5/database")
-            .join(&set_dirs(&server)[0])
-            .join("manifest.json"),
-    )
-    .unwrap();
+    let manifest = server.manifest("database", &server.set_ids("database")[0]);
     for recorded in [
         "\"kind\": \"postgres\"",
         "\"name\": \"trades\"",
@@ -253,7 +220,11 @@ fn a_dump_whose_server_stops_mid_stream_leaves_no_set_and_a_rerun_works() {
     assert!(stderr.contains("pg_dump failed"), "{stderr}");
     assert!(stderr.contains("no set was written"), "{stderr}");
     assert!(!stderr.contains(PASSWORD));
-    assert_eq!(manifests(&server), 0, "no complete set");
+    assert_eq!(
+        server.complete_set_ids("database").len(),
+        0,
+        "no complete set"
+    );
     let leftovers: Vec<_> = walkdir::WalkDir::new(server.bucket_dir().join("mt5/database"))
         .into_iter()
         .flatten()
@@ -267,7 +238,7 @@ fn a_dump_whose_server_stops_mid_stream_leaves_no_set_and_a_rerun_works() {
 
     source.restart();
     t.run().code(0).stdout_has("dumped 5 tables");
-    assert_eq!(manifests(&server), 1);
+    assert_eq!(server.complete_set_ids("database").len(), 1);
 }
 
 #[test]
@@ -658,14 +629,7 @@ log(`restored ${r.tables} tables, ${r.rows} rows, verified=${r.verified}`);"#,
         "a,b,c"
     );
     assert_eq!(seen_by(&target, "app", "trader"), "2/160/1309.00");
-    let manifest = std::fs::read_to_string(
-        server
-            .bucket_dir()
-            .join("mt5/database")
-            .join(&set_dirs(&server)[0])
-            .join("manifest.json"),
-    )
-    .unwrap();
+    let manifest = server.manifest("database", &server.set_ids("database")[0]);
     for part in [
         "roles.sql.zst.rbk",
         "schema.pgdump.zst.rbk",

@@ -63,18 +63,6 @@ fn with_server(t: Test, server: &S3Server) -> Test {
         .env("BACKUP_ENCRYPTION_KEY", KEY)
 }
 
-fn set_ids(server: &S3Server) -> Vec<String> {
-    let dir = server.bucket_dir().join("mt5/app-data");
-    let mut ids: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
-}
-
 fn has_manifest(server: &S3Server, id: &str) -> bool {
     server
         .bucket_dir()
@@ -119,13 +107,13 @@ fn a_server_stopped_mid_upload_fails_clearly_leaves_no_manifest_and_a_rerun_succ
     let server = S3Server::start();
     let t = project(&server, 20);
     t.again(&["run", "backup.rhai"]).code(0);
-    let first = set_ids(&server);
+    let first = server.set_ids("app-data");
     assert_eq!(first.len(), 1);
 
     server.faults.stop_after_parts.store(2, Ordering::SeqCst);
     let out = t.again(&["run", "backup.rhai"]);
     out.code(1).stderr_has("backup of \"app-data\" stopped");
-    let ids = set_ids(&server);
+    let ids = server.set_ids("app-data");
     for id in &ids {
         if id != &first[0] {
             assert!(
@@ -145,7 +133,8 @@ fn a_server_stopped_mid_upload_fails_clearly_leaves_no_manifest_and_a_rerun_succ
     .code(0)
     .stdout_has(&format!("latest {}", first[0]));
     t.again(&["run", "backup.rhai"]).code(0);
-    let complete: Vec<String> = set_ids(&server)
+    let complete: Vec<String> = server
+        .set_ids("app-data")
         .into_iter()
         .filter(|id| has_manifest(&server, id))
         .collect();
@@ -175,7 +164,7 @@ fn a_corrupted_object_is_named_with_its_set_by_verify() {
     let server = S3Server::start();
     let t = project(&server, 1);
     t.again(&["run", "backup.rhai"]).code(0);
-    let id = set_ids(&server)[0].clone();
+    let id = server.set_ids("app-data")[0].clone();
     let object = server
         .bucket_dir()
         .join("mt5/app-data")
@@ -222,7 +211,7 @@ fn prune_on_s3_deletes_whole_old_sets() {
     let server = S3Server::start();
     let t = project(&server, 1);
     t.again(&["run", "backup.rhai"]).code(0);
-    let real = set_ids(&server)[0].clone();
+    let real = server.set_ids("app-data")[0].clone();
     let base = server.bucket_dir().join("mt5/app-data");
     let created = chrono::NaiveDateTime::parse_from_str(&real[..18], "%Y-%m-%dT%H%M%SZ").unwrap();
     for day in 1..42 {
@@ -295,7 +284,7 @@ log(`checked=${r.checked_segments} of ${r.total_segments}`);"#,
         .code(0)
         .stdout_has("checked=2 of 13");
     // Damage the last segment: always in the sample.
-    let id = set_ids(&server)[0].clone();
+    let id = server.set_ids("app-data")[0].clone();
     let object = server
         .bucket_dir()
         .join("mt5/app-data")
@@ -316,7 +305,7 @@ fn the_cli_verifies_a_set_in_s3_with_aws_environment_credentials() {
     let server = S3Server::start();
     let t = project(&server, 1);
     t.again(&["run", "backup.rhai"]).code(0);
-    let id = set_ids(&server)[0].clone();
+    let id = server.set_ids("app-data")[0].clone();
     std::fs::write(t.path().join("k"), KEY).unwrap();
     let t = t
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)

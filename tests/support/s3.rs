@@ -160,6 +160,40 @@ impl S3Server {
         self.root.join(BUCKET)
     }
 
+    /// The ids of the sets called `name` under the tests' `mt5/` store prefix, sorted
+    /// (complete or not); none when the folder does not exist.
+    pub fn set_ids(&self, name: &str) -> Vec<String> {
+        let dir = self.bucket_dir().join("mt5").join(name);
+        let mut ids: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
+
+    /// Like [`S3Server::set_ids`], only the complete sets (those with a `manifest.json`).
+    pub fn complete_set_ids(&self, name: &str) -> Vec<String> {
+        let dir = self.bucket_dir().join("mt5").join(name);
+        self.set_ids(name)
+            .into_iter()
+            .filter(|id| dir.join(id).join("manifest.json").is_file())
+            .collect()
+    }
+
+    /// The manifest of set `id` of `name` (under `mt5/`), as text.
+    pub fn manifest(&self, name: &str, id: &str) -> String {
+        let path = self
+            .bucket_dir()
+            .join("mt5")
+            .join(name)
+            .join(id)
+            .join("manifest.json");
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
     /// Every file below the bucket with its bytes (to prove nothing changed).
     pub fn snapshot(&self) -> Vec<(String, Vec<u8>)> {
         fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {

@@ -44,6 +44,10 @@ impl ChannelWriter {
             return Ok(());
         }
         let chunk = self.buffer.split().freeze();
+        self.push(chunk)
+    }
+
+    fn push(&self, chunk: Bytes) -> io::Result<()> {
         self.tx
             .blocking_send(Ok(chunk))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, RECEIVER_GONE))
@@ -55,9 +59,7 @@ impl ChannelWriter {
         if chunk.is_empty() {
             return Ok(());
         }
-        self.tx
-            .blocking_send(Ok(Bytes::from(chunk)))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, RECEIVER_GONE))
+        self.push(Bytes::from(chunk))
     }
 
     /// Sends what is buffered and closes the stream.
